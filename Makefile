@@ -1,0 +1,54 @@
+# Everything runs inside $(VENV); `make test` works from a fresh clone with only python3.
+# Torch is installed first and pinned (TORCH_SPEC), so pip never pulls a large CUDA build
+# to satisfy the looser `torch>=2.3` in pyproject.toml.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+TORCH_SPEC ?= torch==$(TORCH_VERSION)
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.fastweights-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo bench test test-fast lint format clean
+
+help:
+	@echo "make demo       quick ops benchmark (fwp bench ops --quick)"
+	@echo "make bench      full ops benchmark (benchmarks/ops.py)"
+	@echo "make test       whole test suite, slow tests included"
+	@echo "make test-fast  test suite without tests marked slow"
+	@echo "make lint       ruff check + ruff format --check"
+	@echo "make format     ruff format + ruff check --fix"
+	@echo "make install    create $(VENV) and install the package (done by the targets above)"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install '$(TORCH_SPEC)'
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fwp bench ops --quick
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/ops.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -1,0 +1,42 @@
+"""Chunk-major blocks for the chunkwise-parallel forms: ``[B, T, H, ...] <-> [G·B·H, C, ...]``.
+
+A block is a run of ``G`` chunks of ``C`` tokens, gathered chunk-major (chunk index first, then
+batch and head), so chunk ``i`` of the block is rows ``i·B·H .. (i+1)·B·H`` and every operand is a
+contiguous 3-D stack of matrices for ``bmm``. Working block by block keeps buffers small and
+reused instead of copying whole sequences (fresh large buffers are slow on CPU: page faults).
+``T`` is zero-padded up to whole chunks: a zero token (``k = 0``, ``β = 0``, ``g = 0``) leaves the
+state unchanged, and its outputs are dropped.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def chunk_blocks(length: int, chunk_size: int, chunks_per_block: int) -> list[tuple[int, int]]:
+    """Token ranges ``(t0, t1)`` of consecutive blocks of ``chunks_per_block`` chunks."""
+    step = chunk_size * chunks_per_block
+    return [(t0, min(t0 + step, length)) for t0 in range(0, length, step)]
+
+
+def gather(x: Tensor, t0: int, t1: int, chunk_size: int) -> Tensor:
+    """``x[:, t0:t1]`` of ``[B, T, H, *D]`` -> ``[G·B·H, C, *D]``, zero-padded to whole chunks."""
+    B, _, H, *D = x.shape
+    G = -(-(t1 - t0) // chunk_size)
+    part = x[:, t0:t1]
+    pad = G * chunk_size - (t1 - t0)
+    if pad:
+        # F.pad pads trailing dims first: zeros for each of D and H, then (0, pad) on T
+        part = F.pad(part, (0, 0) * (len(D) + 1) + (0, pad))
+    part = part.reshape(B, G, chunk_size, H, *D).movedim(1, 0).transpose(2, 3)  # [G, B, H, C, *D]
+    return part.reshape(G * B * H, chunk_size, *D)
+
+
+def scatter(y: Tensor, out: Tensor, t0: int, t1: int) -> None:
+    """Write ``y [G·B·H, C, *D]`` (from ``gather``) into ``out[:, t0:t1]`` of ``[B, T, H, *D]``."""
+    B, _, H, *D = out.shape
+    C = y.shape[1]
+    G = y.shape[0] // (B * H)
+    y = y.view(G, B, H, C, *D).transpose(2, 3).movedim(0, 1)  # [B, G, C, H, *D]
+    out[:, t0:t1] = y.reshape(B, G * C, H, *D)[:, : t1 - t0]
