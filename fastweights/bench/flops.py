@@ -17,8 +17,8 @@ import math
 
 MODES = ("fwd", "fwdbwd")
 
-# Which algorithm's count a form is charged with. The Triton form runs the chunk algorithm.
-FORM_ALGORITHM = {"recurrent": "recurrent", "chunk": "chunk", "triton": "chunk"}
+# Which algorithm's count a form is charged with.
+FORM_ALGORITHM = {"recurrent": "recurrent", "chunk": "chunk"}
 
 # Recurrent form, forward, per token per head, as a multiple of K·V.
 # sum: S += k vᵀ (2KV), o = Sᵀq (2KV). delta-type rules add the read-out Sᵀk before the write (2KV).

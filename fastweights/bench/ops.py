@@ -125,8 +125,6 @@ def _grid(
         raise ValueError(
             f"--forms: {missing} offered by none of {rules}; they offer {sorted(offered)}"
         )
-    if args.forms and "triton" in forms and device.type != "cuda":
-        raise ValueError("--forms triton needs --device cuda")
     modes = _list("mode", args.mode) if args.mode else list(MODES)
     if bad := [mode for mode in modes if mode not in MODES]:
         raise ValueError(f"--mode: unknown {bad}; choose from {MODES}")
@@ -142,8 +140,6 @@ def _grid(
         for form in forms:
             if form not in RULES[name].forms:
                 notes.append(f"note: {name} has no {form!r} form; not measured")
-            elif form == "triton" and device.type != "cuda":
-                notes.append(f"note: {name} triton form needs a CUDA device; not measured")
             else:
                 pairs.append((name, form))
     cases = []
