@@ -10,6 +10,7 @@ state unchanged, and its outputs are dropped.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -20,8 +21,9 @@ def chunk_blocks(length: int, chunk_size: int, chunks_per_block: int) -> list[tu
     return [(t0, min(t0 + step, length)) for t0 in range(0, length, step)]
 
 
-def gather(x: Tensor, t0: int, t1: int, chunk_size: int) -> Tensor:
-    """``x[:, t0:t1]`` of ``[B, T, H, *D]`` -> ``[G·B·H, C, *D]``, zero-padded to whole chunks."""
+def gather(x: Tensor, t0: int, t1: int, chunk_size: int, scale: float | None = None) -> Tensor:
+    """``x[:, t0:t1]`` of ``[B, T, H, *D]`` -> ``[G·B·H, C, *D]`` (times ``scale``), zero-padded to
+    whole chunks; always a new tensor."""
     B, _, H, *D = x.shape
     G = -(-(t1 - t0) // chunk_size)
     part = x[:, t0:t1]
@@ -30,13 +32,24 @@ def gather(x: Tensor, t0: int, t1: int, chunk_size: int) -> Tensor:
         # F.pad pads trailing dims first: zeros for each of D and H, then (0, pad) on T
         part = F.pad(part, (0, 0) * (len(D) + 1) + (0, pad))
     part = part.reshape(B, G, chunk_size, H, *D).movedim(1, 0).transpose(2, 3)  # [G, B, H, C, *D]
-    return part.reshape(G * B * H, chunk_size, *D)
+    out = x.new_empty(G * B * H, chunk_size, *D)
+    if scale is None:
+        out.view_as(part).copy_(part)
+    else:
+        torch.mul(part, scale, out=out.view_as(part))  # the copy and the scaling in one pass
+    return out
 
 
-def scatter(y: Tensor, out: Tensor, t0: int, t1: int) -> None:
-    """Write ``y [G·B·H, C, *D]`` (from ``gather``) into ``out[:, t0:t1]`` of ``[B, T, H, *D]``."""
+def scatter(y: Tensor, out: Tensor, t0: int, t1: int, scale: float | None = None) -> None:
+    """Write ``y [G·B·H, C, *D]`` (from ``gather``, times ``scale``) into ``out[:, t0:t1]``."""
     B, _, H, *D = out.shape
     C = y.shape[1]
     G = y.shape[0] // (B * H)
     y = y.view(G, B, H, C, *D).transpose(2, 3).movedim(0, 1)  # [B, G, C, H, *D]
-    out[:, t0:t1] = y.reshape(B, G * C, H, *D)[:, : t1 - t0]
+    if t1 - t0 != G * C:  # the last block: drop its padding
+        y = y.reshape(B, G * C, H, *D)[:, : t1 - t0]
+    dest = out[:, t0:t1].view(y.shape)
+    if scale is None:
+        dest.copy_(y)
+    else:
+        torch.mul(y, scale, out=dest)

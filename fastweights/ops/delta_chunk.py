@@ -133,12 +133,12 @@ def _decayed(x: _Intra, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class _ChunkDelta(torch.autograd.Function):
-    """Inputs in the rule layout ``[B, T, H, D]``; ``S0 [B·H, K, V]``."""
+    """Inputs in the rule layout ``[B, T, H, D]``, ``q`` unscaled; ``S0 [B·H, K, V]``."""
 
     @staticmethod
     def forward(
         ctx: FunctionCtx, q: Tensor, k: Tensor, v: Tensor, beta: Tensor, g: Tensor | None,
-        S0: Tensor, C: int,
+        S0: Tensor, C: int, scale: float,
     ) -> tuple[Tensor, Tensor]:  # fmt: skip
         B, T, H, _ = q.shape
         BH, N = B * H, -(-T // C)
@@ -148,9 +148,9 @@ class _ChunkDelta(torch.autograd.Function):
         delta = v.new_empty(N * BH, C, v.shape[-1])  # Δ of every chunk, chunk-major
         o = torch.empty_like(v)
         for t0, t1 in blocks:
-            q_, k_, v_, beta_, g_ = (
-                None if x is None else gather(x, t0, t1, C) for x in (q, k, v, beta, g)
-            )
+            q_ = gather(q, t0, t1, C, scale)
+            k_, v_, beta_ = (gather(x, t0, t1, C) for x in (k, v, beta))
+            g_ = None if g is None else gather(g, t0, t1, C)
             x = _intra(q_, k_, v_, beta_, g_)
             q_dec, k_dec = _decayed(x, q_, k_)
             decay = _decays(x)
@@ -162,7 +162,7 @@ class _ChunkDelta(torch.autograd.Function):
                 torch.baddbmm(S, k_dec[rows].mT, delta[out], out=states[n + 1])
             D = delta[n0 * BH : n1 * BH]
             scatter(torch.baddbmm(x.P @ D, q_dec, states[n0:n1].flatten(0, 1)), o, t0, t1)
-        ctx.C = C
+        ctx.C, ctx.scale = C, scale
         ctx.save_for_backward(q, k, v, beta, g, states, delta)
         return o, states[-1]
 
@@ -176,7 +176,10 @@ class _ChunkDelta(torch.autograd.Function):
         grads = [None if x is None else torch.empty_like(x) for x in (q, k, v, beta, g)]
         d_S = d_final.contiguous()
         for t0, t1 in reversed(chunk_blocks(T, C, max(1, _BLOCK_MATRICES // BH))):
-            inputs = [gather(x, t0, t1, C) for x in (q, k, v, beta)]
+            inputs = [
+                gather(q, t0, t1, C, ctx.scale),
+                *(gather(x, t0, t1, C) for x in (k, v, beta)),
+            ]
             x = _intra(*inputs, None if g is None else gather(g, t0, t1, C))
             q_dec, k_dec = _decayed(x, inputs[0], inputs[1])
             decay = _decays(x)
@@ -198,10 +201,12 @@ class _ChunkDelta(torch.autograd.Function):
                 d_k_dec=D @ d_after.mT,
                 d_decay=None if decay is None else (d_after * S_in).sum((-2, -1)),
             )  # fmt: skip
-            for out, grad in zip(grads, block_grads, strict=True):
+            for out, grad, scale in zip(
+                grads, block_grads, (ctx.scale,) + (None,) * 4, strict=True
+            ):
                 if out is not None:
-                    scatter(grad, out, t0, t1)
-        return *grads, d_S, None
+                    scatter(grad, out, t0, t1, scale)
+        return *grads, d_S, None, None
 
 
 def chunk_delta(
@@ -212,6 +217,7 @@ def chunk_delta(
     state: Tensor,
     *,
     chunk_size: int,
+    scale: float,
     g: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Chunk form of ``delta`` (``g = None``) and ``gated_delta``, in the rule layout."""
@@ -225,10 +231,10 @@ def chunk_delta(
 
         o, S = chunk_delta(
             per_channel(q), per_channel(k), v.reshape(B, T, H * V, 1), beta.reshape(B, T, H * V),
-            state.mT.reshape(B, H * V, K, 1), chunk_size=chunk_size,
+            state.mT.reshape(B, H * V, K, 1), chunk_size=chunk_size, scale=scale,
             g=None if g is None else per_channel(g.unsqueeze(-1)).squeeze(-1),
         )  # fmt: skip
         return o.reshape(B, T, H, V), S.reshape(B, H, V, K).mT
 
-    o, S = _ChunkDelta.apply(q, k, v, beta, g, state.reshape(B * H, K, V), chunk_size)
+    o, S = _ChunkDelta.apply(q, k, v, beta, g, state.reshape(B * H, K, V), chunk_size, scale)
     return o, S.view(B, H, K, V)

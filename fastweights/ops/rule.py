@@ -2,7 +2,7 @@
 
 ``LearningRule.__call__(q, k, v, beta, *, impl, scale, initial_state, chunk_size, cu_seqlens,
 **gates) -> Output(o, state)`` checks the inputs, owns the precision (autocast off; float32
-compute and state, float64 kept; output in the input dtype), scales the queries, unpacks
+compute and state, float64 kept; output in the input dtype), resolves the query scale, unpacks
 variable-length batches, and runs the form the caller named. There is no fallback: a form the
 rule lacks is an error.
 
@@ -36,7 +36,7 @@ class Step(Protocol):
     ) -> tuple[Tensor, Tensor]: ...
 
 
-# A form maps already checked, scaled, compute-dtype inputs and a state to (o, state).
+# A form maps checked compute-dtype inputs, a state and the query scale to (o, state).
 Form = Callable[..., tuple[Tensor, Tensor]]
 
 
@@ -69,9 +69,10 @@ def recurrent(step: Step) -> Form:
         state: Tensor,
         *,
         chunk_size: int,
+        scale: float,
         **gates: Tensor,
     ) -> tuple[Tensor, Tensor]:
-        return scan(step, q, k, v, beta, state, **gates)
+        return scan(step, q * scale, k, v, beta, state, **gates)
 
     return form
 
@@ -136,7 +137,6 @@ class LearningRule:
         with torch.autocast(q.device.type, enabled=False):
             q, k, v, beta = (x.to(dtype) for x in (q, k, v, beta))
             gates = {name: gate.to(dtype) for name, gate in gates.items()}
-            q = q * scale
             if lengths is not None:
                 q, k, v, beta = (_pack_to_batch(x, lengths) for x in (q, k, v, beta))
                 gates = {name: _pack_to_batch(gate, lengths) for name, gate in gates.items()}
@@ -145,7 +145,9 @@ class LearningRule:
                 state = q.new_zeros(B, H, K, v.shape[-1])
             else:
                 state = initial_state.to(dtype)
-            o, state = self.forms[impl](q, k, v, beta, state, chunk_size=chunk_size, **gates)
+            o, state = self.forms[impl](
+                q, k, v, beta, state, chunk_size=chunk_size, scale=scale, **gates
+            )
             if lengths is not None:
                 o = _batch_to_pack(o, lengths)
         return Output(o.to(out_dtype), state)

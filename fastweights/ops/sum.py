@@ -32,12 +32,12 @@ def step(S: Tensor, q_t: Tensor, k_t: Tensor, v_t: Tensor, beta_t: Tensor) -> tu
 
 
 def chunk(
-    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, state: Tensor, *, chunk_size: int
+    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, state: Tensor, *, chunk_size: int, scale: float
 ) -> tuple[Tensor, Tensor]:
     B, T, H, K = q.shape
     V = v.shape[-1]
     N = -(-T // chunk_size)
-    qc, kc = gather(q, 0, T, chunk_size), gather(k, 0, T, chunk_size)  # [N·BH, C, K]
+    qc, kc = gather(q * scale, 0, T, chunk_size), gather(k, 0, T, chunk_size)  # [N·BH, C, K]
     vc = gather(value_rate(beta, v) * v, 0, T, chunk_size)  # [N·BH, C, V]
     writes = (kc.mT @ vc).view(N, B * H, K, V)  # each chunk's sum of outer products
     S0 = state.reshape(1, B * H, K, V)

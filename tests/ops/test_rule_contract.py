@@ -17,8 +17,8 @@ ALL_FORMS = [(name, form) for name, rule in RULES.items() for form in rule.forms
 FAST_FORMS = [(name, form) for name, form in ALL_FORMS if form != "recurrent"]
 TOL = {"rtol": 1e-10, "atol": 1e-10}
 
-# (chunk size, length): 1, C−1, C, 2C+1 and a prime; C = 64 (recursive inverse: 64 -> 32 -> 16
-# leaves), C = 20 (halves of 10: the inverse recursion on a size that is not a power of two)
+# (chunk size, length): 1, C−1, C, 2C+1 and a prime; C = 64 (the triangular inverse by four
+# 16-blocks and block forward substitution), C = 20 (padded to two 16-blocks)
 LENGTHS = [(C, T) for C in (4, 16) for T in sorted({1, C - 1, C, 2 * C + 1, 37})]
 LENGTHS += [(64, 130), (20, 45), (1, 5)]  # C = 1: every token its own chunk
 
@@ -102,6 +102,19 @@ def test_chunk_with_strong_decay_equals_recurrent(make_inputs, nonlinear_loss, n
         actual = _run(name, form, inputs, chunk_size=64)
         _assert_same(actual, expected, **TOL)
         _assert_grads_same(_grads(nonlinear_loss(actual), inputs), expected_grads)
+
+
+@pytest.mark.parametrize(("name", "form"), FAST_FORMS)
+def test_one_tensor_as_query_and_key(make_inputs, nonlinear_loss, name, form) -> None:
+    # the same tensor object passed as q and k: only the query may be scaled
+    inputs = make_inputs(name, T=21, requires_grad=True, seed=5)
+    inputs["q"] = inputs["k"]
+    expected = _run(name, "recurrent", inputs)
+    actual = _run(name, form, inputs, chunk_size=8)
+    _assert_same(actual, expected, **TOL)
+    _assert_grads_same(
+        _grads(nonlinear_loss(actual), inputs), _grads(nonlinear_loss(expected), inputs)
+    )
 
 
 BETA_CASES = [
