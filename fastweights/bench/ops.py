@@ -198,7 +198,11 @@ def run(args: argparse.Namespace) -> int:
                 print(table.ceiling_line(record), flush=True)
                 return
             if rows == 0:
-                print(f"%ceil is against n={CEILING_N[0]}\n\n{table.column_header()}", flush=True)
+                print(
+                    f"%ceil is against n={CEILING_N[0]}, measured again before each case"
+                    f"\n\n{table.column_header()}",
+                    flush=True,
+                )
             rows += 1
             print(table.row(record), flush=True)
 

@@ -14,10 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+BLOCK_MATRICES = 64  # chunks per block × B·H: enough work per op, small enough for the caches
 
-def chunk_blocks(length: int, chunk_size: int, chunks_per_block: int) -> list[tuple[int, int]]:
-    """Token ranges ``(t0, t1)`` of consecutive blocks of ``chunks_per_block`` chunks."""
-    step = chunk_size * chunks_per_block
+
+def chunk_blocks(length: int, chunk_size: int, batch_heads: int) -> list[tuple[int, int]]:
+    """Token ranges ``(t0, t1)`` of blocks of about ``BLOCK_MATRICES / (B·H)`` chunks each."""
+    step = chunk_size * max(1, BLOCK_MATRICES // batch_heads)
     return [(t0, min(t0 + step, length)) for t0 in range(0, length, step)]
 
 

@@ -34,7 +34,6 @@ from fastweights.ops.chunking import chunk_blocks, gather, scatter
 from fastweights.ops.triangular import unit_lower_inverse
 
 _EXP_FLOOR = -87.0
-_BLOCK_MATRICES = 64  # chunks per block × B·H: enough work per op, small enough for the cache
 
 
 class _Intra(NamedTuple):
@@ -142,7 +141,7 @@ class _ChunkDelta(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor]:  # fmt: skip
         B, T, H, _ = q.shape
         BH, N = B * H, -(-T // C)
-        blocks = chunk_blocks(T, C, max(1, _BLOCK_MATRICES // BH))
+        blocks = chunk_blocks(T, C, BH)
         states = S0.new_empty(N + 1, *S0.shape)  # S_0 .. S_N, entering each chunk and the last
         states[0] = S0
         delta = v.new_empty(N * BH, C, v.shape[-1])  # Δ of every chunk, chunk-major
@@ -175,7 +174,7 @@ class _ChunkDelta(torch.autograd.Function):
         BH = B * H
         grads = [None if x is None else torch.empty_like(x) for x in (q, k, v, beta, g)]
         d_S = d_final.contiguous()
-        for t0, t1 in reversed(chunk_blocks(T, C, max(1, _BLOCK_MATRICES // BH))):
+        for t0, t1 in reversed(chunk_blocks(T, C, BH)):
             inputs = [
                 gather(q, t0, t1, C, ctx.scale),
                 *(gather(x, t0, t1, C) for x in (k, v, beta)),
