@@ -68,8 +68,12 @@ def sum_chunk_fwd(C: int, K: int, V: int) -> int:
 
 
 def sum_chunk_bwd(C: int, K: int, V: int) -> int:
-    """Backward of one chunk of the sum rule: 2× its forward (two gradient products per product)."""
-    return 2 * sum_chunk_fwd(C, K, V)
+    """Backward of one chunk of the sum rule: 6C²K + 4C²V + 8CKV.
+
+    Recompute of Q Kᵀ, then ∂(Q Kᵀ)·K and ∂(Q Kᵀ)ᵀ·Q (2C²K each); ∂O·Uᵀ and (Q Kᵀ)ᵀ·∂O
+    (2C²V each); Qᵀ·∂O, K·∂S', U·∂S'ᵀ and ∂O·Sᵀ (2CKV each).
+    """
+    return 6 * C * C * K + 4 * C * C * V + 8 * C * K * V
 
 
 def recurrent_fwd(rule: str, K: int, V: int) -> int:

@@ -34,7 +34,8 @@ def test_delta_chunk_counts_at_c_k_v_64() -> None:
 
 def test_sum_chunk_counts() -> None:
     assert flops.sum_chunk_fwd(2, 3, 5) == SUM_FWD_SMALL
-    assert flops.sum_chunk_bwd(2, 3, 5) == 2 * SUM_FWD_SMALL
+    # sum bwd: 6·4·3 + 4·4·5 + 8·2·15 = 72 + 80 + 240
+    assert flops.sum_chunk_bwd(2, 3, 5) == 392
 
 
 def test_recurrent_counts_per_token_per_head() -> None:
@@ -54,7 +55,7 @@ def test_op_flops_chunk_counts_a_partial_chunk_as_whole() -> None:
     assert flops.op_flops("delta", "chunk", "fwd", 2, 5, 3, 3, 5, 2) == 6 * 3 * DELTA_FWD_SMALL
     total = 6 * 3 * (DELTA_FWD_SMALL + DELTA_BWD_SMALL)
     assert flops.op_flops("gated_delta", "chunk", "fwdbwd", 2, 5, 3, 3, 5, 2) == total
-    assert flops.op_flops("sum", "chunk", "fwdbwd", 1, 4, 1, 3, 5, 2) == 2 * 3 * SUM_FWD_SMALL
+    assert flops.op_flops("sum", "chunk", "fwdbwd", 1, 4, 1, 3, 5, 2) == 2 * (SUM_FWD_SMALL + 392)
 
 
 def test_op_flops_recurrent_and_sdpa_totals() -> None:
@@ -75,9 +76,10 @@ def test_bmm_flops() -> None:
 
 
 @pytest.mark.parametrize(
-    ("rule", "T", "C", "K", "V"), [("delta", 130, 64, 8, 5), ("gated_delta", 45, 20, 6, 4)]
+    ("rule", "T", "C", "K", "V"),
+    [("delta", 130, 64, 8, 5), ("gated_delta", 45, 20, 6, 4), ("sum", 70, 16, 6, 4)],
 )
-def test_delta_chunk_counts_equal_the_executed_products(rule, T, C, K, V) -> None:
+def test_chunk_counts_equal_the_executed_products(rule, T, C, K, V) -> None:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
