@@ -178,6 +178,9 @@ def describe_device(device: torch.device) -> str:
 def git_commit(where: Path | None = None) -> str:
     """Short hash of the checkout holding this package, "-dirty" if tracked files changed.
 
+    The recorded results under ``benchmarks/results`` do not count: appending to them is what a
+    benchmark run does.
+
     "unknown" when it is not a git checkout or git is missing.
     """
     where = where or Path(__file__).resolve().parents[2]
@@ -194,7 +197,15 @@ def git_commit(where: Path | None = None) -> str:
         if head.returncode != 0:
             return "unknown"
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":!benchmarks/results",
+            ],
             cwd=where,
             capture_output=True,
             text=True,
