@@ -1,9 +1,12 @@
-"""Pure tensor functions: the fast-weight learning rules and the feature maps.
+"""Pure tensor functions: the fast-weight learning rules, the cells and the feature maps.
 
 ``RULES[name](q, k, v, beta, *, impl, scale=None, initial_state=None, chunk_size=64,
 cu_seqlens=None, **gates) -> Output(o, state)``; see ``fastweights.ops.rule`` for the contract.
+``CELLS[name](x, state, params=None, *, impl) -> (y, state)``; see ``fastweights.ops.cell``.
 """
 
+from fastweights.ops import sr_delta, srwm
+from fastweights.ops.cell import Cell
 from fastweights.ops.delta import delta_rule
 from fastweights.ops.feature_maps import FEATURE_MAPS, apply_feature_map, feature_dim
 from fastweights.ops.gated_delta import gated_delta_rule
@@ -15,9 +18,13 @@ RULES: dict[str, LearningRule] = {
     rule.name: rule for rule in (sum_rule, delta_rule, gated_delta_rule, oja_rule)
 }
 
+CELLS: dict[str, Cell] = {cell.name: cell for cell in (srwm.cell, srwm.fake_cell, sr_delta.cell)}
+
 __all__ = [
+    "CELLS",
     "FEATURE_MAPS",
     "RULES",
+    "Cell",
     "LearningRule",
     "Output",
     "apply_feature_map",

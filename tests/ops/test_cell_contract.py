@@ -1,0 +1,121 @@
+"""The contract every registered cell keeps, parametrised over ``CELLS``.
+
+The recurrent scan of a cell's step is the oracle: every other form equals it in float64
+(outputs, final state, gradients of the inputs, the initial state and the parameters);
+segmented runs carrying the state equal one run; the batch is independent; gradients reach
+every input; a form the cell lacks is an error.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor
+
+from fastweights.ops import CELLS
+
+TOL = {"rtol": 1e-10, "atol": 1e-10}
+ALL_FORMS = [(name, form) for name, cell in CELLS.items() for form in cell.forms]
+FAST_FORMS = [(name, form) for name, form in ALL_FORMS if form != "recurrent"]
+
+
+def _leaves(tree: object) -> list[Tensor]:
+    if tree is None:
+        return []
+    if isinstance(tree, Tensor):
+        return [tree]
+    return [leaf for field in tree for leaf in _leaves(field)]
+
+
+def _map(tree: object, fn):  # rebuilds a tensor tree with fn applied to every tensor
+    if tree is None:
+        return None
+    if isinstance(tree, Tensor):
+        return fn(tree)
+    return type(tree)(*(_map(field, fn) for field in tree))
+
+
+def _example(name: str, batch: int = 2, length: int = 7, seed: int = 0):
+    x, state, params = CELLS[name].example(batch, length, torch.Generator().manual_seed(seed))
+    grad = lambda t: t.detach().requires_grad_(t.is_floating_point())  # noqa: E731
+    return _map(x, grad), _map(state, grad), _map(params, grad)
+
+
+def _loss(y: Tensor, state: object) -> Tensor:
+    return (y * y.cos()).sum() + sum(leaf.sin().sum() for leaf in _leaves(state))
+
+
+def _grads(loss: Tensor, trees: list[object]) -> list[Tensor]:
+    leaves = [leaf for tree in trees for leaf in _leaves(tree) if leaf.requires_grad]
+    return list(torch.autograd.grad(loss, leaves, allow_unused=True))
+
+
+def _assert_trees_close(actual: object, expected: object) -> None:
+    for a, e in zip(_leaves(actual), _leaves(expected), strict=True):
+        torch.testing.assert_close(a, e, **TOL)
+
+
+@pytest.mark.parametrize(("name", "form"), FAST_FORMS)
+def test_form_equals_recurrent(name, form) -> None:
+    x, state, params = _example(name, length=9)
+    expected = CELLS[name](x, state, params, impl="recurrent")
+    actual = CELLS[name](x, state, params, impl=form)
+    torch.testing.assert_close(actual[0], expected[0], **TOL)
+    _assert_trees_close(actual[1], expected[1])
+    inputs = [x, state, params]
+    for a, e in zip(_grads(_loss(*actual), inputs), _grads(_loss(*expected), inputs), strict=True):
+        torch.testing.assert_close(a, e, **TOL)
+
+
+@pytest.mark.parametrize(("name", "form"), ALL_FORMS)
+def test_segmented_equals_full(name, form) -> None:
+    x, state, params = _example(name, length=9, seed=1)
+    cell = CELLS[name]
+    y_full, s_full = cell(x, state, params, impl=form)
+    first = _map(x, lambda t: t[:, :4])
+    second = _map(x, lambda t: t[:, 4:])
+    y1, s1 = cell(first, state, params, impl=form)
+    y2, s2 = cell(second, s1, params, impl=form)
+    torch.testing.assert_close(torch.cat([y1, y2], dim=1), y_full, **TOL)
+    _assert_trees_close(s2, s_full)
+
+
+@pytest.mark.parametrize(("name", "form"), ALL_FORMS)
+def test_batch_invariance(name, form) -> None:
+    x, state, params = _example(name, batch=3, seed=2)
+    cell = CELLS[name]
+    y, s = cell(x, state, params, impl=form)
+    for b in range(3):
+        pick = lambda t, b=b: t[b : b + 1]  # noqa: E731
+        y_b, s_b = cell(_map(x, pick), _map(state, pick), params, impl=form)
+        torch.testing.assert_close(y_b, y[b : b + 1], **TOL)
+        _assert_trees_close(s_b, _map(s, pick))
+
+
+@pytest.mark.parametrize(("name", "form"), ALL_FORMS)
+def test_gradients_reach_every_input(name, form) -> None:
+    x, state, params = _example(name, length=5, seed=3)
+    y, s = CELLS[name](x, state, params, impl=form)
+    grads = _grads(_loss(y, s), [x, state, params])
+    assert grads and all(g is not None and bool(g.abs().sum() > 0) for g in grads)
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+def test_gradcheck_of_the_scan(name) -> None:
+    x, state, params = _example(name, batch=1, length=3, seed=4)
+    leaves = [leaf for tree in (x, state, params) for leaf in _leaves(tree) if leaf.requires_grad]
+
+    def run(*flat: Tensor) -> tuple[Tensor, ...]:
+        it = iter(flat)
+        rebuild = lambda tree: _map(tree, lambda t: next(it) if t.requires_grad else t)  # noqa: E731
+        y, s = CELLS[name](rebuild(x), rebuild(state), rebuild(params), impl="recurrent")
+        return (y, *_leaves(s))
+
+    assert torch.autograd.gradcheck(run, tuple(leaves), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+def test_unknown_form_is_an_error(name) -> None:
+    x, state, params = _example(name)
+    with pytest.raises(ValueError, match="has no 'nonesuch' form; available: recurrent"):
+        CELLS[name](x, state, params, impl="nonesuch")
