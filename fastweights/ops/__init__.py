@@ -5,7 +5,17 @@ cu_seqlens=None, **gates) -> Output(o, state)``; see ``fastweights.ops.rule`` fo
 ``CELLS[name](x, state, params=None, *, impl) -> (y, state)``; see ``fastweights.ops.cell``.
 """
 
-from fastweights.ops import sr_delta, srwm
+from fastweights.ops import (
+    delta_delta,
+    delta_lstm,
+    delta_mlp,
+    delta_rnn,
+    fwp1991,
+    rdn,
+    sr_delta,
+    srnet1993,
+    srwm,
+)
 from fastweights.ops.cell import Cell
 from fastweights.ops.delta import delta_rule
 from fastweights.ops.feature_maps import FEATURE_MAPS, apply_feature_map, feature_dim
@@ -18,7 +28,21 @@ RULES: dict[str, LearningRule] = {
     rule.name: rule for rule in (sum_rule, delta_rule, gated_delta_rule, oja_rule)
 }
 
-CELLS: dict[str, Cell] = {cell.name: cell for cell in (srwm.cell, srwm.fake_cell, sr_delta.cell)}
+CELLS: dict[str, Cell] = {
+    cell.name: cell
+    for cell in (
+        srwm.cell,
+        srwm.fake_cell,
+        sr_delta.cell,
+        delta_rnn.cell,
+        delta_lstm.cell,
+        rdn.cell,
+        delta_mlp.cell,
+        delta_delta.cell,
+        fwp1991.cell,
+        srnet1993.cell,
+    )
+}
 
 __all__ = [
     "CELLS",

@@ -111,7 +111,8 @@ def test_gradcheck_of_the_scan(name) -> None:
         y, s = CELLS[name](rebuild(x), rebuild(state), rebuild(params), impl="recurrent")
         return (y, *_leaves(s))
 
-    assert torch.autograd.gradcheck(run, tuple(leaves), eps=1e-6, atol=1e-6)
+    # fast mode checks random directions: the full check of large states (srnet1993) takes minutes
+    assert torch.autograd.gradcheck(run, tuple(leaves), eps=1e-6, atol=1e-6, fast_mode=True)
 
 
 @pytest.mark.parametrize("name", list(CELLS))

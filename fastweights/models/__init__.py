@@ -1,0 +1,16 @@
+"""Models built from the mixers: ``FWPModel`` (sequence model, language model, classifier)."""
+
+from fastweights.models.model import POOLS, Block, FWPModel, ModelConfig, config_dict
+from fastweights.models.presets import PRESETS, count_parameters, matched_config, preset_config
+
+__all__ = [
+    "POOLS",
+    "PRESETS",
+    "Block",
+    "FWPModel",
+    "ModelConfig",
+    "config_dict",
+    "count_parameters",
+    "matched_config",
+    "preset_config",
+]

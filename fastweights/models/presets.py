@@ -1,0 +1,48 @@
+"""Named model presets, and presets of equal size across mixers.
+
+``PRESETS`` are plain dicts of ``ModelConfig`` fields. Mixers differ in parameters per width
+(an LSTM has 8·d² per layer, attention 4·d², a DeltaNet layer 4·d² + 2·d·H), so a fair
+comparison matches sizes: ``matched_config`` widens or narrows ``d_model`` (keeping it a
+multiple of ``n_heads``) until the parameter count is as close as it gets to a reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from fastweights.models.model import FWPModel, ModelConfig
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"d_model": 64, "n_layers": 2, "n_heads": 4},
+    "small": {"d_model": 128, "n_layers": 4, "n_heads": 4},
+    # the language-modelling setting of Irie et al. 2021 (arXiv:2106.06295): 16 layers, d 128
+    "lm-16x128": {"d_model": 128, "n_layers": 16, "n_heads": 8},
+}
+
+
+def preset_config(name: str, **fields: Any) -> ModelConfig:
+    """``ModelConfig`` of preset ``name`` with ``fields`` (mixer, vocab_size, ...) on top."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return ModelConfig(**{**PRESETS[name], **fields})
+
+
+def count_parameters(config: ModelConfig) -> int:
+    return FWPModel(config).num_parameters()
+
+
+def matched_config(config: ModelConfig, mixer: str, **mixer_options: Any) -> ModelConfig:
+    """``config`` with ``mixer``, its ``d_model`` chosen so the size matches ``config``'s."""
+    target = count_parameters(config)
+    step = config.n_heads
+    best, best_gap = None, None
+    for d_model in range(step, 8 * config.d_model + step, step):
+        candidate = replace(config, mixer=mixer, d_model=d_model, mixer_options=mixer_options)
+        gap = abs(count_parameters(candidate) - target)
+        if best_gap is None or gap < best_gap:
+            best, best_gap = candidate, gap
+        elif count_parameters(candidate) > target:
+            break  # sizes grow with d_model: past the target and getting worse
+    assert best is not None
+    return best

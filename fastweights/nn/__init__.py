@@ -1,0 +1,34 @@
+"""Modules that own parameters and call ``fastweights.ops``: the mixers.
+
+``MIXERS[name](d_model, n_heads, **options)`` builds a module with
+``forward(x [B, T, d_model], state=None) -> (y [B, T, d_model], state)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from torch import nn
+
+from fastweights.nn.baselines import LSTMMixer, SoftmaxAttention
+from fastweights.nn.fast_weight_layer import FastWeightLayer, RuleInputs, RuleProjection
+
+MIXERS: dict[str, Callable[..., nn.Module]] = {
+    "sum": partial(FastWeightLayer, rule="sum"),
+    "delta": partial(FastWeightLayer, rule="delta"),
+    "gated_delta": partial(FastWeightLayer, rule="gated_delta"),
+    "oja": partial(FastWeightLayer, rule="oja"),
+    "dpfp": partial(FastWeightLayer, rule="sum", feature_map="dpfp", feature_options={"nu": 1}),
+    "softmax": SoftmaxAttention,
+    "lstm": LSTMMixer,
+}
+
+__all__ = [
+    "MIXERS",
+    "FastWeightLayer",
+    "LSTMMixer",
+    "RuleInputs",
+    "RuleProjection",
+    "SoftmaxAttention",
+]

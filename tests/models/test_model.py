@@ -1,0 +1,110 @@
+"""FWPModel: streaming equals one call, generation, pooling heads, a short overfit, presets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fastweights.models import (
+    FWPModel,
+    ModelConfig,
+    count_parameters,
+    matched_config,
+    preset_config,
+)
+from fastweights.nn import MIXERS
+
+TOL = {"rtol": 1e-9, "atol": 1e-9}
+
+
+def _lm(mixer: str, seed: int = 0, **fields: object) -> FWPModel:
+    torch.manual_seed(seed)
+    config = ModelConfig(mixer=mixer, d_model=16, n_layers=2, n_heads=2, vocab_size=11, **fields)
+    return FWPModel(config).double()
+
+
+def _ids(B: int = 2, T: int = 13, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 11, (B, T), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("mixer", list(MIXERS))
+def test_prefill_then_streaming_decode_equals_full_forward(mixer) -> None:
+    model, ids = _lm(mixer), _ids()
+    full, _ = model(ids)
+    logits, states = model(ids[:, :6])  # prefill
+    steps = [logits]
+    for t in range(6, ids.shape[1]):  # decode one token at a time with the carried states
+        logits, states = model(ids[:, t : t + 1], states)
+        steps.append(logits)
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, **TOL)
+
+
+@pytest.mark.parametrize("mixer", list(MIXERS))
+def test_a_short_overfit_lowers_the_loss(mixer) -> None:
+    model = _lm(mixer, seed=1).float()
+    ids = _ids(B=2, T=12, seed=2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        logits, _ = model(ids[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0], f"{mixer}: {losses[0]:.3f} -> {losses[-1]:.3f}"
+
+
+def test_generate_carries_the_state_and_matches_greedy_decoding() -> None:
+    model, prompt = _lm("delta"), _ids(B=2, T=5)
+    out = model.generate(prompt, 7, temperature=0)
+    assert out.shape == (2, 12) and torch.equal(out[:, :5], prompt)
+    for t in range(5, 12):  # each greedy token is the argmax of the full forward on its prefix
+        logits, _ = model(out[:, :t])
+        assert torch.equal(out[:, t], logits[:, -1].argmax(-1))
+    sampled = model.generate(prompt, 4, generator=torch.Generator().manual_seed(0))
+    again = model.generate(prompt, 4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(sampled, again)
+
+
+def test_vector_inputs_and_pooled_heads() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(3, 9, 5)
+    for pool, shape in (("none", (3, 9, 4)), ("last", (3, 4)), ("mean", (3, 4))):
+        config = ModelConfig(mixer="srwm" if "srwm" in MIXERS else "delta", d_model=16,
+                             n_heads=2, d_input=5, n_out=4, pool=pool)  # fmt: skip
+        logits, states = FWPModel(config)(x)
+        assert logits.shape == shape and len(states) == config.n_layers
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"mixer": "nonesuch", "vocab_size": 5}, "unknown mixer 'nonesuch'"),
+        ({"vocab_size": 5, "d_input": 3}, "exactly one of vocab_size and d_input"),
+        ({"d_input": 3}, "n_out must be given"),
+        ({"vocab_size": 5, "pool": "max"}, "pool must be one of"),
+        ({"vocab_size": 5, "n_layers": 0}, "n_layers must be a positive integer"),
+    ],
+)
+def test_bad_configs(fields, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        ModelConfig(**fields)
+
+
+def test_wrong_inputs_are_clear_errors() -> None:
+    model = _lm("delta")
+    with pytest.raises(TypeError, match="token ids"):
+        model(torch.randn(2, 3))
+    with pytest.raises(ValueError, match="one per block"):
+        model(_ids(), [None])
+
+
+def test_matched_presets_are_within_ten_percent() -> None:
+    reference = preset_config("tiny", mixer="delta", vocab_size=50)
+    target = count_parameters(reference)
+    for mixer in MIXERS:
+        size = count_parameters(matched_config(reference, mixer))
+        assert abs(size / target - 1) <= 0.10, f"{mixer}: {size} vs {target}"
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset_config("huge", vocab_size=5)

@@ -1,0 +1,89 @@
+"""Every mixer in MIXERS: token by token == one call, segments == one call, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fastweights.nn import MIXERS, FastWeightLayer, RuleInputs
+from fastweights.ops import RULES
+
+TOL = {"rtol": 1e-10, "atol": 1e-10}
+
+
+def _mixer(name: str, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return MIXERS[name](16, 4).double()
+
+
+def _x(B: int = 2, T: int = 19, seed: int = 1) -> torch.Tensor:
+    return torch.randn(B, T, 16, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("name", list(MIXERS))
+def test_token_by_token_equals_one_call(name) -> None:
+    mixer, x = _mixer(name), _x()
+    y, _ = mixer(x)
+    state, ys = None, []
+    for t in range(x.shape[1]):
+        y_t, state = mixer(x[:, t : t + 1], state)
+        ys.append(y_t)
+    torch.testing.assert_close(torch.cat(ys, dim=1), y, **TOL)
+
+
+@pytest.mark.parametrize("name", list(MIXERS))
+def test_segments_carrying_state_equal_one_call(name) -> None:
+    mixer, x = _mixer(name), _x(T=23)
+    y, _ = mixer(x)
+    y1, state = mixer(x[:, :10])
+    y2, _ = mixer(x[:, 10:], state)
+    torch.testing.assert_close(torch.cat([y1, y2], dim=1), y, **TOL)
+
+
+@pytest.mark.parametrize("name", list(MIXERS))
+def test_gradients_reach_every_parameter(name) -> None:
+    mixer = _mixer(name)
+    y, _ = mixer(_x(T=9))
+    y.square().sum().backward()
+    missing = [n for n, p in mixer.named_parameters() if p.grad is None or not p.grad.abs().sum()]
+    assert not missing, f"no gradient for {missing}"
+
+
+def test_the_projection_is_what_the_rule_sees() -> None:
+    layer = FastWeightLayer(16, 4, rule="gated_delta").double()
+    seen: list[RuleInputs] = []
+    layer.project.register_forward_hook(lambda module, args, out: seen.append(out))
+    x = _x(T=7)
+    y, state = layer(x)
+    (inputs,) = seen
+    o, expected_state = RULES["gated_delta"](
+        inputs.q, inputs.k, inputs.v, inputs.beta, impl="recurrent", scale=1.0, **inputs.gates
+    )
+    torch.testing.assert_close(y, layer.out(o.flatten(2)), **TOL)
+    torch.testing.assert_close(state, expected_state, **TOL)
+    assert bool((inputs.gates["g"] <= 0).all()) and bool(
+        ((inputs.beta > 0) & (inputs.beta < 1)).all()
+    )
+
+
+def test_linear_transformer_preset_uses_unit_rates_and_normalised_features() -> None:
+    layer = FastWeightLayer(16, 4, rule="sum").double()
+    inputs = layer.project(_x(T=5))
+    torch.testing.assert_close(inputs.beta, torch.ones_like(inputs.beta))
+    torch.testing.assert_close(inputs.k.sum(-1), torch.ones_like(inputs.k[..., 0]), **TOL)
+    assert bool((inputs.k > 0).all())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"d_model": 16, "n_heads": 3}, ValueError, "divisible by n_heads"),
+        ({"d_model": 0, "n_heads": 1}, ValueError, "d_model must be a positive integer"),
+        ({"d_model": 16, "n_heads": 4, "rule": "nonesuch"}, ValueError, "unknown rule 'nonesuch'"),
+        ({"d_model": 16, "n_heads": 4, "rule": "oja", "impl": "chunk"}, ValueError, "no 'chunk'"),
+        ({"d_model": 16, "n_heads": 4, "feature_map": "nope"}, ValueError, "unknown feature map"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, error, match) -> None:
+    with pytest.raises(error, match=match):
+        FastWeightLayer(**kwargs)
