@@ -18,6 +18,8 @@ from fastweights import __version__
 # Word path -> (module, one-line help). Adding a subcommand is one line here.
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "ops"): ("fastweights.bench.ops", "time the forms of the learning rules"),
+    ("bench", "mixers"): ("fastweights.bench.mixers", "time forward+backward of every mixer"),
+    ("presets",): ("fastweights.models.report", "parameter counts of the model presets"),
 }
 
 # Help for the words that only group subcommands.

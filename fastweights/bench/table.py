@@ -30,7 +30,7 @@ def si(x: float) -> str:
     return f"{x:.3g}"
 
 
-def header(info: Mapping[str, object]) -> list[str]:
+def header(info: Mapping[str, object], title: str = "ops") -> list[str]:
     """Lines describing the machine, versions, threads, commit and environment of a run."""
     env = info["env"]
     assert isinstance(env, Mapping)
@@ -38,7 +38,7 @@ def header(info: Mapping[str, object]) -> list[str]:
         f"{name}={value if value is not None else '(unset)'}" for name, value in env.items()
     )
     return [
-        f"fastweights ops benchmark   commit {info['commit']}   {info['timestamp']}",
+        f"fastweights {title} benchmark   commit {info['commit']}   {info['timestamp']}",
         f"device: {info['device']} - {info['device_name']}   torch threads: {info['threads']}",
         f"torch {info['torch']}   triton {info['triton'] or '-'}   numpy {info['numpy'] or '-'}"
         f"   python {info['python']}",

@@ -1,4 +1,4 @@
-"""Modules that own parameters and call ``fastweights.ops``: the mixers.
+"""Modules that own parameters and call ``fastweights.ops``: the mixers (rules, cells, baselines).
 
 ``MIXERS[name](d_model, n_heads, **options)`` builds a module with
 ``forward(x [B, T, d_model], state=None) -> (y [B, T, d_model], state)``.
@@ -12,6 +12,8 @@ from functools import partial
 from torch import nn
 
 from fastweights.nn.baselines import LSTMMixer, SoftmaxAttention
+from fastweights.nn.cell_layer import CellLayer, CellProjection, CellSpec
+from fastweights.nn.cell_specs import CELL_SPECS
 from fastweights.nn.fast_weight_layer import FastWeightLayer, RuleInputs, RuleProjection
 
 MIXERS: dict[str, Callable[..., nn.Module]] = {
@@ -22,10 +24,15 @@ MIXERS: dict[str, Callable[..., nn.Module]] = {
     "dpfp": partial(FastWeightLayer, rule="sum", feature_map="dpfp", feature_options={"nu": 1}),
     "softmax": SoftmaxAttention,
     "lstm": LSTMMixer,
+    **{name: partial(CellLayer, cell=name) for name in CELL_SPECS},
 }
 
 __all__ = [
+    "CELL_SPECS",
     "MIXERS",
+    "CellLayer",
+    "CellProjection",
+    "CellSpec",
     "FastWeightLayer",
     "LSTMMixer",
     "RuleInputs",

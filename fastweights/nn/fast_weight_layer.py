@@ -123,6 +123,7 @@ class FastWeightLayer(nn.Module):
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``x [B, T, d_model]`` -> ``(y [B, T, d_model], state [B, H, K, V])``."""
         inputs = self.project(x)
+        # scale 1: the feature maps and normalisations above set the size of q and k
         o, state = self.rule(
             inputs.q, inputs.k, inputs.v, inputs.beta, impl=self.impl, scale=1.0,
             initial_state=state, chunk_size=self.chunk_size, **inputs.gates,

@@ -108,3 +108,13 @@ def test_matched_presets_are_within_ten_percent() -> None:
         assert abs(size / target - 1) <= 0.10, f"{mixer}: {size} vs {target}"
     with pytest.raises(ValueError, match="unknown preset"):
         preset_config("huge", vocab_size=5)
+
+
+def test_fwp_presets_reports_every_mixer(capsys: pytest.CaptureFixture[str]) -> None:
+    from fastweights.cli import main
+
+    assert main(["presets", "--presets", "tiny", "--vocab-size", "32"]) == 0
+    printed = capsys.readouterr().out
+    rows = [line.split() for line in printed.splitlines() if line.startswith("  ")][1:]
+    assert [row[0] for row in rows] == list(MIXERS)
+    assert all(abs(float(row[3].rstrip("%"))) <= 10 for row in rows)

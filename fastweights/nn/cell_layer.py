@@ -1,0 +1,139 @@
+"""``CellLayer``: any cell of ``fastweights.ops.CELLS`` as a mixer ``forward(x, state)``.
+
+What a cell needs around it is described by a ``CellSpec``, one per cell (``cell_specs.py``):
+
+- ``width(d)``: per head, how many numbers the slow net emits per token for head size ``d``;
+- ``inputs(raw [B, T, H, width])``: those numbers made into the cell's inputs (splits and the
+  per-token activations: softmax, sigmoid, feature maps);
+- ``state(H, d, generator)``: the initial state without its batch dimension — learned (the SRWM's
+  ``W_0``) or zeros — a tensor or NamedTuple of tensors;
+- ``params(H, d, generator)``: the slow weights that act inside the recurrence, or None;
+- ``out(d)``: per head, the size of the cell's output.
+
+The layer owns the slow projection (``CellProjection``, its own submodule so a forward hook sees
+exactly what the cell sees), the learned initial state and parameters, and the output map::
+
+    inputs = spec.inputs(W_in x);  y, S = cell(inputs, S or S_0, params);  out = W_out y
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from fastweights.ops import CELLS
+from fastweights.ops.cell import Tree
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """How a cell becomes a layer (see the module docstring)."""
+
+    width: Callable[[int], int]
+    inputs: Callable[[Tensor], Tree]
+    state: Callable[[int, int, torch.Generator], Tree]
+    params: Callable[[int, int, torch.Generator], Tree]
+    out: Callable[[int], int]
+    # which leaves of the initial state are learned (all, none, or their indices); others are
+    # fixed buffers
+    learn_state: bool | tuple[int, ...] = True
+
+
+def _flatten(tree: Tree) -> tuple[list[Tensor], Callable[[list[Tensor]], Tree]]:
+    """A tensor, None or (nested) NamedTuple -> its tensors, and the way back."""
+    if tree is None:
+        return [], lambda leaves: None
+    if isinstance(tree, Tensor):
+        return [tree], lambda leaves: leaves[0]
+    parts = [_flatten(field) for field in tree]
+    sizes = [len(leaves) for leaves, _ in parts]
+
+    def rebuild(leaves: list[Tensor]) -> Tree:
+        out, start = [], 0
+        for (_, back), size in zip(parts, sizes, strict=True):
+            out.append(back(leaves[start : start + size]))
+            start += size
+        return type(tree)(*out)
+
+    return [leaf for leaves, _ in parts for leaf in leaves], rebuild
+
+
+def _holder(tensors: list[Tensor], learn: bool | tuple[int, ...]) -> nn.Module:
+    """Keep tensors as parameters (floating and learned: all, or the indices in ``learn``) or
+    buffers, in order."""
+    holder = nn.Module()
+    for i, tensor in enumerate(tensors):
+        learned = i in learn if isinstance(learn, tuple) else learn
+        if learned and tensor.is_floating_point():
+            holder.register_parameter(str(i), nn.Parameter(tensor))
+        else:
+            holder.register_buffer(str(i), tensor)
+    return holder
+
+
+def _held(holder: nn.Module) -> list[Tensor]:
+    named = {**dict(holder.named_parameters(recurse=False)), **dict(holder.named_buffers())}
+    return [named[str(i)] for i in range(len(named))]
+
+
+class CellProjection(nn.Module):
+    """The slow net of a cell layer: ``x [B, T, d_model]`` -> the cell's inputs."""
+
+    def __init__(self, d_model: int, n_heads: int, d_head: int, spec: CellSpec) -> None:
+        super().__init__()
+        self.n_heads, self.width, self.spec = n_heads, spec.width(d_head), spec
+        self.linear = nn.Linear(d_model, n_heads * self.width, bias=False)
+
+    def forward(self, x: Tensor) -> Tree:
+        B, T, _ = x.shape
+        return self.spec.inputs(self.linear(x).view(B, T, self.n_heads, self.width))
+
+
+class CellLayer(nn.Module):
+    """A cell from ``CELLS`` as a mixer, with its slow projection and learned initial state."""
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        *,
+        cell: str,
+        impl: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        from fastweights.nn.cell_specs import CELL_SPECS
+        from fastweights.nn.fast_weight_layer import _check_heads
+
+        _check_heads(d_model, n_heads)
+        if cell not in CELLS or cell not in CELL_SPECS:
+            raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(CELL_SPECS)}")
+        self.cell = CELLS[cell]
+        self.impl = impl or ("fused" if "fused" in self.cell.forms else "recurrent")
+        if self.impl not in self.cell.forms:
+            raise ValueError(
+                f"cell {cell!r} has no {self.impl!r} form; available: {', '.join(self.cell.forms)}"
+            )
+        spec = CELL_SPECS[cell]
+        d_head = d_model // n_heads
+        generator = torch.Generator().manual_seed(seed)  # the initial state's own init
+        self.project = CellProjection(d_model, n_heads, d_head, spec)
+        state, self._rebuild_state = _flatten(spec.state(n_heads, d_head, generator))
+        params, self._rebuild_params = _flatten(spec.params(n_heads, d_head, generator))
+        self.initial_state = _holder(state, spec.learn_state)
+        self.params = _holder(params, learn=True)
+        self.out = nn.Linear(n_heads * spec.out(d_head), d_model, bias=False)
+
+    def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """``x [B, T, d_model]`` -> ``(y [B, T, d_model], state)``; the state as the cell's."""
+        inputs = self.project(x)
+        if state is None:
+            B = x.shape[0]
+            state = self._rebuild_state([s.expand(B, *s.shape) for s in _held(self.initial_state)])
+        params = self._rebuild_params(_held(self.params))
+        y, state = self.cell(inputs, state, params, impl=self.impl)
+        return self.out(y.flatten(2)), state
