@@ -8,7 +8,9 @@ What a cell needs around it is described by a ``CellSpec``, one per cell (``cell
 - ``state(H, d, generator)``: the initial state without its batch dimension — learned (the SRWM's
   ``W_0``) or zeros — a tensor or NamedTuple of tensors;
 - ``params(H, d, generator)``: the slow weights that act inside the recurrence, or None;
-- ``out(d)``: per head, the size of the cell's output.
+- ``out(d)``: per head, the size of the cell's output;
+- ``cell(H, d)`` (optional): the cell to run, for cells whose size is a layout chosen from ``d``
+  (default: the registered ``CELLS[name]``).
 
 The layer owns the slow projection (``CellProjection``, its own submodule so a forward hook sees
 exactly what the cell sees), the learned initial state and parameters, and the output map::
@@ -26,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from fastweights.ops import CELLS
-from fastweights.ops.cell import Tree
+from fastweights.ops.cell import Cell, Tree
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,11 @@ class CellSpec:
     state: Callable[[int, int, torch.Generator], Tree]
     params: Callable[[int, int, torch.Generator], Tree]
     out: Callable[[int], int]
-    # which leaves of the initial state are learned (all, none, or their indices); others are
-    # fixed buffers
+    # which leaves of the initial state / of the params are learned (all, none, or their
+    # indices); the others are fixed buffers
     learn_state: bool | tuple[int, ...] = True
+    learn_params: bool | tuple[int, ...] = True
+    cell: Callable[[int, int], Cell] | None = None
 
 
 def _flatten(tree: Tree) -> tuple[list[Tensor], Callable[[list[Tensor]], Tree]]:
@@ -112,20 +116,20 @@ class CellLayer(nn.Module):
         _check_heads(d_model, n_heads)
         if cell not in CELLS or cell not in CELL_SPECS:
             raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(CELL_SPECS)}")
-        self.cell = CELLS[cell]
+        spec = CELL_SPECS[cell]
+        d_head = d_model // n_heads
+        self.cell = CELLS[cell] if spec.cell is None else spec.cell(n_heads, d_head)
         self.impl = impl or ("fused" if "fused" in self.cell.forms else "recurrent")
         if self.impl not in self.cell.forms:
             raise ValueError(
                 f"cell {cell!r} has no {self.impl!r} form; available: {', '.join(self.cell.forms)}"
             )
-        spec = CELL_SPECS[cell]
-        d_head = d_model // n_heads
         generator = torch.Generator().manual_seed(seed)  # the initial state's own init
         self.project = CellProjection(d_model, n_heads, d_head, spec)
         state, self._rebuild_state = _flatten(spec.state(n_heads, d_head, generator))
         params, self._rebuild_params = _flatten(spec.params(n_heads, d_head, generator))
         self.initial_state = _holder(state, spec.learn_state)
-        self.params = _holder(params, learn=True)
+        self.params = _holder(params, spec.learn_params)
         self.out = nn.Linear(n_heads * spec.out(d_head), d_model, bias=False)
 
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:

@@ -19,8 +19,10 @@ from fastweights.ops import (
     fwp1991,
     rdn,
     sr_delta,
+    srnet1993,
     srwm,
 )
+from fastweights.ops.cell import heads_as_batch
 from fastweights.ops.feature_maps import elu_plus_one, softmax, sum_norm
 
 # The Delta MLP's fast net, as the official ``CudaDeepFastNetLayer`` by default: one residual
@@ -207,3 +209,29 @@ CELL_SPECS: dict[str, CellSpec] = {
         learn_state=False,
     ),
 }
+
+
+def _srnet_layout(d: int) -> srnet1993.Layout:
+    # per head: d observation units (the slow projection), one eval unit, d hidden, d output
+    return srnet1993.Layout(n_obs=d, n_eval=1, n_hidden=d, n_out=d)
+
+
+def _srnet_state(H: int, d: int, generator: torch.Generator) -> srnet1993.State:
+    layout = _srnet_layout(d)
+    R, N = layout.n_computed, layout.n_units
+    W0 = _randn(generator, H, R, N, std=N**-0.5)  # the learned slow weights, one net per head
+    return srnet1993.State(W0, torch.zeros(H, R), torch.zeros(H, 1))
+
+
+# The 1993 net has no heads: each head is its own net (heads fold into the batch). The eval unit
+# is fed from the slow projection; the address codes and the sharpness of g stay fixed.
+CELL_SPECS["srnet1993"] = CellSpec(
+    width=lambda d: d + 1,
+    inputs=lambda raw: srnet1993.Inputs(raw[..., :-1], raw[..., -1:]),
+    state=_srnet_state,
+    params=lambda H, d, gen: _srnet_layout(d).params(),
+    out=lambda d: d,
+    learn_state=(0,),
+    learn_params=False,
+    cell=lambda H, d: heads_as_batch(srnet1993.make_cell(_srnet_layout(d))),
+)

@@ -59,6 +59,44 @@ def recurrent(step: CellStep) -> Callable[..., tuple[Tensor, Tree]]:
     return form
 
 
+def _map(tree: Tree, fn: Callable[[Tensor], Tensor]) -> Tree:
+    if tree is None or isinstance(tree, Tensor):
+        return None if tree is None else fn(tree)
+    return type(tree)(*(_map(field, fn) for field in tree))
+
+
+def heads_as_batch(cell: Cell) -> Cell:
+    """``cell``, which has no head dimension, run on inputs and states ``[B, H, ...]``.
+
+    Each head is an independent copy of the net: heads fold into the batch for the step
+    (``[B, H, ...] -> [B·H, ...]``) and unfold after it; the parameters are shared.
+    """
+
+    def step(state: Tree, x_t: Tree, params: Tree = None) -> tuple[Tensor, Tree]:
+        B, H = _leaves(x_t)[0].shape[:2]
+        y, state = cell.step(
+            _map(state, lambda t: t.reshape(B * H, *t.shape[2:])),
+            _map(x_t, lambda t: t.reshape(B * H, *t.shape[2:])),
+            params,
+        )
+        return y.reshape(B, H, *y.shape[1:]), _map(state, lambda t: t.reshape(B, H, *t.shape[1:]))
+
+    def example(
+        batch: int, length: int, generator: torch.Generator, *args: Any, heads: int = 2, **kw: Any
+    ) -> tuple[Tree, Tree, Tree]:
+        x, state, params = cell.example(batch * heads, length, generator, *args, **kw)
+        x = _map(x, lambda t: t.reshape(batch, heads, *t.shape[1:]).transpose(1, 2))  # [B,T,H,..]
+        return x, _map(state, lambda t: t.reshape(batch, heads, *t.shape[1:])), params
+
+    return Cell(cell.name, step, {"recurrent": recurrent(step)}, example)
+
+
+def _leaves(tree: Tree) -> list[Tensor]:
+    if isinstance(tree, Tensor):
+        return [tree]
+    return [leaf for field in tree if field is not None for leaf in _leaves(field)]
+
+
 @dataclass(frozen=True)
 class Cell:
     """A registered cell: its step, its forms, and an example-input maker.

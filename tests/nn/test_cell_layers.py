@@ -142,3 +142,18 @@ def test_delta_mlp_layer_norms_start_as_identity_affines() -> None:
     weight, bias = layer._rebuild_params(list(layer.params.parameters()))
     assert weight.shape == bias.shape == (DELTA_MLP_BLOCKS, D)
     assert bool((weight == 1).all()) and bool((bias == 0).all()) and weight.requires_grad
+
+
+def test_srnet1993_layer_learns_its_initial_weights_but_not_its_addresses() -> None:
+    from fastweights.nn.cell_layer import CellLayer
+
+    layer = CellLayer(16, 2, cell="srnet1993")
+    learned = dict(layer.named_parameters())
+    fixed = dict(layer.named_buffers())
+    assert "initial_state.0" in learned  # W_0, one 1993 net per head
+    assert {"params.0", "params.1", "initial_state.1", "initial_state.2"} <= set(fixed)
+    codes = fixed["params.0"]
+    assert (
+        set(codes.unique().tolist()) == {0.0, 1.0}
+        and codes.shape[0] == codes.unique(dim=0).shape[0]
+    )

@@ -120,3 +120,19 @@ def test_unknown_form_is_an_error(name) -> None:
     x, state, params = _example(name)
     with pytest.raises(ValueError, match="has no 'nonesuch' form; available: recurrent"):
         CELLS[name](x, state, params, impl="nonesuch")
+
+
+def test_heads_as_batch_runs_each_head_as_its_own_net() -> None:
+    from fastweights.ops import srnet1993
+    from fastweights.ops.cell import heads_as_batch
+
+    cell = heads_as_batch(srnet1993.cell)
+    x, state, params = cell.example(2, 5, torch.Generator().manual_seed(7), heads=3)
+    y, final = cell(x, state, params, impl="recurrent")
+    for h in range(3):
+        pick = lambda t, h=h: t[:, h]  # noqa: E731
+        y_h, final_h = srnet1993.cell(
+            _map(x, lambda t, h=h: t[:, :, h]), _map(state, pick), params, impl="recurrent"
+        )
+        torch.testing.assert_close(y[:, :, h], y_h, **TOL)
+        _assert_trees_close(_map(final, pick), final_h)
