@@ -119,7 +119,9 @@ class CellLayer(nn.Module):
         spec = CELL_SPECS[cell]
         d_head = d_model // n_heads
         self.cell = CELLS[cell] if spec.cell is None else spec.cell(n_heads, d_head)
-        self.impl = impl or ("fused" if "fused" in self.cell.forms else "recurrent")
+        # default: the cell's faster form where it has one, else its scan
+        faster = [form for form in ("fused", "chunk", "parallel") if form in self.cell.forms]
+        self.impl = impl or (faster[0] if faster else "recurrent")
         if self.impl not in self.cell.forms:
             raise ValueError(
                 f"cell {cell!r} has no {self.impl!r} form; available: {', '.join(self.cell.forms)}"

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from fastweights.ops.cell import Cell, CellStep, recurrent
+from fastweights.ops.sum import sum_rule
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "identity": lambda x: x,
@@ -109,13 +110,32 @@ def make_example(
     return example
 
 
+def make_chunk(output: str = "identity") -> Callable[..., tuple[Tensor, State]]:
+    """Without squashing the 1991 FWP is the sum rule with ``β = 1``, ``scale = 1`` and the input
+    as the query, so it runs in the sum rule's chunk form (then ``f`` on the outputs)."""
+    f = _activation(output, "output nonlinearity")
+
+    def chunk(x: Inputs, state: State, params: None = None) -> tuple[Tensor, State]:
+        ones = x.x.new_ones(x.x.shape[:3])
+        o, S = sum_rule(x.x, x.a, x.b, ones, impl="chunk", scale=1.0, initial_state=state.S)
+        return f(o), State(S)
+
+    return chunk
+
+
 def make_cell(squash: str = "identity", output: str = "identity") -> Cell:
-    """A 1991 FWP cell named ``fwp1991``, plus ``_<squash>``, ``_out_<output>`` if not identity."""
+    """A 1991 FWP cell named ``fwp1991``, plus ``_<squash>``, ``_out_<output>`` if not identity.
+
+    Forms: ``recurrent``; without squashing also ``chunk`` (the sum rule's chunk form).
+    """
     step = make_step(squash, output)
     name = "fwp1991"
     name += "" if squash == "identity" else f"_{squash}"
     name += "" if output == "identity" else f"_out_{output}"
-    return Cell(name, step, {"recurrent": recurrent(step)}, make_example(squash))
+    forms = {"recurrent": recurrent(step)}
+    if squash == "identity":
+        forms["chunk"] = make_chunk(output)
+    return Cell(name, step, forms, make_example(squash))
 
 
 def initial_state(

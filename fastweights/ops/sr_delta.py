@@ -10,6 +10,10 @@ key, value and learning rate of a DeltaNet fast weight ``S`` (arXiv:2102.11174):
 
 The slow net that programs the fast weights thus programs itself. State: the SRWM's four
 matrices (``W_y: [B, H, 3D + 1, D]``) and the DeltaNet's ``S: [B, H, D, D]`` (``S = Wᵀ``).
+
+Forms: ``recurrent`` (the scan over ``step``) and ``fused``: the SRWM never reads the DeltaNet,
+so its whole sequence runs first in the fused SRWM form (``fastweights.ops.srwm_fused``), and the
+DeltaNet then runs in the delta rule's chunk form on what it emitted.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from torch import Tensor
 
 from fastweights.ops import delta, srwm
 from fastweights.ops.cell import Cell, recurrent
+from fastweights.ops.delta_chunk import chunk_delta
+from fastweights.ops.srwm_fused import fused_srwm
 
 
 class State(NamedTuple):
@@ -46,6 +52,17 @@ def step(state: State, x_t: Tensor, params: None = None) -> tuple[Tensor, State]
     D = x_t.shape[-1]
     q, k, v, beta = programmed.split([D, D, D, 1], dim=-1)
     y, S = delta.step(state.S, _phi(q), _phi(k), v, torch.sigmoid(beta).squeeze(-1))
+    return y, State(*sr_state, S)
+
+
+def fused(x: Tensor, state: State, params: None = None) -> tuple[Tensor, State]:
+    """The whole sequence ``x [B, T, H, D]``: fused SRWM, then the chunkwise delta rule."""
+    programmed, *sr_state = fused_srwm(x, *state[:4])
+    D = x.shape[-1]
+    q, k, v, beta = programmed.split([D, D, D, 1], dim=-1)
+    y, S = chunk_delta(
+        _phi(q), _phi(k), v, torch.sigmoid(beta).squeeze(-1), state.S, chunk_size=64, scale=1.0
+    )
     return y, State(*sr_state, S)
 
 
@@ -74,4 +91,4 @@ def example(
     return x, state, None
 
 
-cell = Cell("sr_delta", step, {"recurrent": recurrent(step)}, example)
+cell = Cell("sr_delta", step, {"recurrent": recurrent(step), "fused": fused}, example)

@@ -106,5 +106,12 @@ def fused(x: Tensor, state: State, params: None = None) -> tuple[Tensor, State]:
     return y, State(*final)
 
 
+def fake_parallel(x: Tensor, state: State, params: None = None) -> tuple[Tensor, State]:
+    """Fake SR over the whole sequence at once: nothing is rewritten, so no loop is needed."""
+    return (state.W_y.unsqueeze(1) @ x.unsqueeze(-1)).squeeze(-1), state
+
+
 cell = Cell("srwm", step, {"recurrent": recurrent(step), "fused": fused}, example)
-fake_cell = Cell("fake_srwm", fake_step, {"recurrent": recurrent(fake_step)}, example)
+fake_cell = Cell(
+    "fake_srwm", fake_step, {"recurrent": recurrent(fake_step), "parallel": fake_parallel}, example
+)
