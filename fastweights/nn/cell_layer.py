@@ -120,7 +120,7 @@ class CellLayer(nn.Module):
         d_head = d_model // n_heads
         self.cell = CELLS[cell] if spec.cell is None else spec.cell(n_heads, d_head)
         # default: the cell's faster form where it has one, else its scan
-        faster = [form for form in ("fused", "chunk", "parallel") if form in self.cell.forms]
+        faster = [f for f in ("fused", "chunk", "parallel", "split") if f in self.cell.forms]
         self.impl = impl or (faster[0] if faster else "recurrent")
         if self.impl not in self.cell.forms:
             raise ValueError(

@@ -24,6 +24,9 @@ Orientation: both fast weights stored transposed (``S = Wᵀ``, read ``o = Sᵀ 
 - ``State``: ``S1 [B, H, K, 3D+1]`` (``Wᵀ``, the programmer), ``S2 [B, H, D, D]`` (``Vᵀ``, the
   programmed net).
 - No slow parameters act inside the recurrence: ``params`` is None.
+
+Forms: ``recurrent`` (the scan over ``step``) and ``chunk``: two chunkwise delta rules in a row
+(``fastweights.ops.delta_chunk``), since the first net's writes never depend on the second.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from torch import Tensor
 
 from fastweights.ops.cell import Cell, recurrent
 from fastweights.ops.delta import step as delta_step
+from fastweights.ops.delta_chunk import chunk_delta
 from fastweights.ops.feature_maps import elu_plus_one, sum_norm
 
 
@@ -94,4 +98,15 @@ def example(
     return Inputs(*(t.to(dtype) for t in x)), State(*(t.to(dtype) for t in state)), None
 
 
-cell = Cell("delta_delta", step, {"recurrent": recurrent(step)}, example)
+def chunk(x: Inputs, state: State, params: None = None) -> tuple[Tensor, State]:
+    """The whole sequence in two chunkwise delta rules: the first net never reads the second,
+    so it runs over all tokens first, and what it emits programs the second."""
+    D = state.S2.shape[-1]
+    p, S1 = chunk_delta(x.q, x.k, x.v, x.beta, state.S1, chunk_size=64, scale=1.0)
+    q2, k2, v2, b2 = p.split([D, D, D, 1], dim=-1)
+    beta2 = torch.sigmoid(b2.squeeze(-1))
+    y, S2 = chunk_delta(_phi(q2), _phi(k2), v2, beta2, state.S2, chunk_size=64, scale=1.0)
+    return y, State(S1, S2)
+
+
+cell = Cell("delta_delta", step, {"recurrent": recurrent(step), "chunk": chunk}, example)

@@ -30,6 +30,9 @@ blocks at dim 2.
 - ``State``: ``S_in [B, H, n, D, F]`` (``(W^{l,1})ᵀ``), ``S_out [B, H, n, F, D]``
   (``(W^{l,2})ᵀ``).
 - ``Params`` (optional; None means no affine): the layer norms' slow ``weight, bias [n, D]``.
+
+Forms: ``recurrent`` (the scan over ``step``) and ``chunk`` (each fast layer a chunkwise delta
+rule over the whole sequence; see ``chunk``).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from torch import Tensor
 
 from fastweights.ops.cell import Cell, recurrent
 from fastweights.ops.delta import step as delta_step
+from fastweights.ops.delta_chunk import chunk_delta
 from fastweights.ops.feature_maps import elu_plus_one, sum_norm
 
 LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, as in the official layer
@@ -136,4 +140,28 @@ def example(
     )
 
 
-cell = Cell("delta_mlp", step, {"recurrent": recurrent(step)}, example)
+def chunk(x: Inputs, state: State, params: Params | None = None) -> tuple[Tensor, State]:
+    """The whole sequence, fast layer by fast layer, each a chunkwise delta rule.
+
+    Every fast layer is written with the slow net's keys and values only; what flows through the
+    fast net (the queries ``a``, ``φ(u)``) never changes the weights, so layer ``l`` can run over
+    all tokens once the layer below has: ``2n`` chunkwise delta rules instead of a scan.
+    """
+    n, D = x.k_in.shape[-2:]
+    h = x.q  # [B, T, H, D]
+    S_in, S_out = [], []
+    for l in range(n):
+        weight, bias = (None, None) if params is None else (params.weight[l], params.bias[l])
+        a = _phi(F.layer_norm(h, (D,), weight, bias, LAYER_NORM_EPS))
+        u, S1 = chunk_delta(a, x.k_in[:, :, :, l], x.v_in[:, :, :, l], x.beta_in[..., l],
+                            state.S_in[:, :, l], chunk_size=64, scale=1.0)  # fmt: skip
+        o, S2 = chunk_delta(_phi(u), x.k_out[:, :, :, l], x.v_out[:, :, :, l],
+                            x.beta_out[..., l], state.S_out[:, :, l], chunk_size=64,
+                            scale=1.0)  # fmt: skip
+        h = h + o
+        S_in.append(S1)
+        S_out.append(S2)
+    return h, State(torch.stack(S_in, dim=2), torch.stack(S_out, dim=2))
+
+
+cell = Cell("delta_mlp", step, {"recurrent": recurrent(step), "chunk": chunk}, example)

@@ -28,10 +28,14 @@ Orientation: the library stores ``S = Wᵀ`` (``[B, H, K, V]``, ``o = Sᵀ q``) 
 - ``State``: ``S [B, H, K, D]`` (``W``ᵀ), ``R [B, H, D, D]`` (``R``ᵀ), ``y [B, H, D]`` (y_{t-1};
   for v1 it is the softmax output, for v2 the pre-activation sum).
 - No slow parameters act inside the recurrence: ``params`` is None.
+
+Forms: ``recurrent`` (the scan over ``step``) and ``split``: the feed-forward DeltaNet over the
+whole sequence in the chunkwise delta rule, then only the recurrent matrix token by token.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -40,6 +44,7 @@ from torch import Tensor
 
 from fastweights.ops.cell import Cell, recurrent
 from fastweights.ops.delta import step as delta_step
+from fastweights.ops.delta_chunk import chunk_delta
 from fastweights.ops.feature_maps import elu_plus_one, sum_norm
 
 
@@ -121,5 +126,35 @@ def example(
     )
 
 
-cell = Cell("delta_rnn", step, {"recurrent": recurrent(step)}, example)
-cell_v1 = Cell("delta_rnn_v1", step_v1, {"recurrent": recurrent(step_v1)}, example)
+def _split_form(readout: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Callable[..., tuple]:
+    """A form in two parts: the feed-forward DeltaNet never reads ``y``, so all its outputs
+    ``z`` come from one chunkwise delta rule; only the recurrent matrix runs token by token."""
+
+    def form(x: Inputs, state: State, params: None = None) -> tuple[Tensor, State]:
+        z, S = chunk_delta(x.q, x.k, x.v, x.beta, state.S, chunk_size=64, scale=1.0)
+        R, y = state.R, state.y
+        outputs = []
+        per_token = (t.unbind(1) for t in (z, x.k_rec, x.v_rec, x.beta_rec))
+        for z_t, k_t, v_t, beta_t in zip(*per_token, strict=True):
+            y = readout(z_t, R := _write(R, k_t, v_t, beta_t), y)
+            outputs.append(y)
+        return torch.stack(outputs, dim=1), State(S, R, y)
+
+    return form
+
+
+def _write(R: Tensor, k: Tensor, v: Tensor, beta: Tensor) -> Tensor:
+    v_old = (k.unsqueeze(-2) @ R).squeeze(-2)
+    return R + k.unsqueeze(-1) * (beta.unsqueeze(-1) * (v - v_old)).unsqueeze(-2)
+
+
+def _read(R: Tensor, query: Tensor) -> Tensor:
+    return (query.unsqueeze(-2) @ R).squeeze(-2)
+
+
+split_v2 = _split_form(lambda z, R, y: z + _read(R, torch.softmax(y, dim=-1)))
+split_v1 = _split_form(lambda z, R, y: torch.softmax(z + _read(R, y), dim=-1))
+cell = Cell("delta_rnn", step, {"recurrent": recurrent(step), "split": split_v2}, example)
+cell_v1 = Cell(
+    "delta_rnn_v1", step_v1, {"recurrent": recurrent(step_v1), "split": split_v1}, example
+)

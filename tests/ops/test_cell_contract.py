@@ -136,3 +136,19 @@ def test_heads_as_batch_runs_each_head_as_its_own_net() -> None:
         )
         torch.testing.assert_close(y[:, :, h], y_h, **TOL)
         _assert_trees_close(_map(final, pick), final_h)
+
+
+def test_delta_rnn_v1_split_form_equals_its_scan() -> None:
+    from fastweights.ops import delta_rnn
+
+    cell = delta_rnn.cell_v1
+    x, state, _ = cell.example(2, 9, torch.Generator().manual_seed(8))
+    grad = lambda t: t.detach().requires_grad_()  # noqa: E731
+    x, state = _map(x, grad), _map(state, grad)
+    expected = cell(x, state, impl="recurrent")
+    actual = cell(x, state, impl="split")
+    torch.testing.assert_close(actual[0], expected[0], **TOL)
+    _assert_trees_close(actual[1], expected[1])
+    inputs = [x, state]
+    for a, e in zip(_grads(_loss(*actual), inputs), _grads(_loss(*expected), inputs), strict=True):
+        torch.testing.assert_close(a, e, **TOL)

@@ -321,8 +321,8 @@ def test_bad_inputs_raise() -> None:
     x, state, params = _example("delta_mlp", T=2)
     with pytest.raises(ValueError, match="blocks"):
         delta_mlp.cell(x, state._replace(S_in=state.S_in[:, :, :1]), params, impl="recurrent")
-    with pytest.raises(ValueError, match="no 'chunk' form"):
-        delta_mlp.cell(x, state, params, impl="chunk")
+    with pytest.raises(ValueError, match="no 'fused' form"):
+        delta_mlp.cell(x, state, params, impl="fused")
 
 
 def _doc_blocks() -> list[str]:
