@@ -27,6 +27,9 @@ Orientation: the library stores every fast matrix transposed (``S = Wᵀ``, ``[B
   ``v_rec [B, H, 3, D]``, ``beta_rec [B, H, 3]`` (time at dim 1 for a scan).
 - ``State``: ``S_i, S_u, S_o [B, H, K, D]``, ``R_i, R_u, R_o [B, H, D, D]``, ``h, c [B, H, D]``.
 - No slow parameters act inside the recurrence: ``params`` is None.
+
+Forms: ``recurrent`` (the scan over ``step``) and ``split`` (the feed-forward fast weights in the
+chunkwise delta rule, the recurrent ones token by token).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from torch import Tensor
 
 from fastweights.ops.cell import Cell, recurrent
 from fastweights.ops.delta import step as delta_step
+from fastweights.ops.delta_chunk import chunk_delta
 from fastweights.ops.feature_maps import elu_plus_one, sum_norm
 
 GATES = ("i", "u", "o")  # the order of dim 2 of every ``Inputs`` field
@@ -115,4 +119,31 @@ def example(
     return Inputs(*(t.to(dtype) for t in x)), State(*(t.to(dtype) for t in state)), None
 
 
-cell = Cell("delta_lstm", step, {"recurrent": recurrent(step)}, example)
+def split(x: Inputs, state: State, params: None = None) -> tuple[Tensor, State]:
+    """The feed-forward fast weights never read ``h``: their outputs for the whole sequence come
+    from one chunkwise delta rule (gates folded into the heads); only the recurrent matrices and
+    the cell run token by token."""
+    B, T, H = x.q.shape[:3]
+
+    def fold(t: Tensor) -> Tensor:  # [B, T, H, 3, ...] -> [B, T, 3H, ...]
+        return t.reshape(B, T, 3 * H, *t.shape[4:])
+
+    S0 = torch.stack([state.S_i, state.S_u, state.S_o], dim=2).flatten(1, 2)  # [B, 3H, K, D]
+    z, S = chunk_delta(fold(x.q), fold(x.k), fold(x.v), fold(x.beta), S0, chunk_size=64,
+                       scale=1.0)  # fmt: skip
+    z, S = z.view(B, T, H, 3, -1), S.view(B, H, 3, *S.shape[-2:])
+    R = torch.stack([state.R_i, state.R_u, state.R_o], dim=2)
+    h, c, outputs = state.h, state.c, []
+    for z_t, k_t, v_t, beta_t in zip(
+        *(t.unbind(1) for t in (z, x.k_rec, x.v_rec, x.beta_rec)), strict=True
+    ):
+        r, R = delta_step(R, torch.softmax(h, dim=-1).unsqueeze(2).expand_as(k_t), k_t, v_t, beta_t)
+        pre_i, u, pre_o = (z_t + r).unbind(2)
+        i, o = torch.sigmoid(pre_i), torch.sigmoid(pre_o)
+        c = i * u + (1 - i) * c
+        h = o * c
+        outputs.append(h)
+    return torch.stack(outputs, dim=1), State(*S.unbind(2), *R.unbind(2), h, c)
+
+
+cell = Cell("delta_lstm", step, {"recurrent": recurrent(step), "split": split}, example)
