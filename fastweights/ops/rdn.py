@@ -22,6 +22,9 @@ with ``R_q [H, D_in, D_out]`` (the official kernel's layout).
 - ``Inputs`` (one token): ``q, k, v [B, H, D]`` and ``beta [B, H]`` (logit), all pre-activation.
 - ``State``: ``S [B, H, D, D]``, ``y [B, H, D]`` (y_{t-1}, before the tanh).
 - ``Params``: ``R_q, R_k, R_v [H, D, D]``, ``r_beta [H, D]``.
+
+Forms: ``recurrent`` (the scan over ``step``) and ``fused`` (one stacked slow recurrent map, a
+hand-written backward that reverts the fast weight updates; ``fastweights.ops.rdn_fused``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from torch import Tensor
 
 from fastweights.ops.cell import Cell, recurrent
 from fastweights.ops.delta import step as delta_step
+from fastweights.ops.rdn_fused import fused_rdn
 
 
 class Inputs(NamedTuple):
@@ -98,4 +102,14 @@ def example(
     )
 
 
-cell = Cell("rdn", step, {"recurrent": recurrent(step)}, example)
+def fused(x: Inputs, state: State, params: Params) -> tuple[Tensor, State]:
+    """The fused form (``fastweights.ops.rdn_fused``): memory O(T·D) instead of O(T·D²)."""
+    if not isinstance(params, Params):
+        raise TypeError(
+            f"rdn: params must be rdn.Params(R_q, R_k, R_v, r_beta), got {type(params).__name__}"
+        )
+    y, S, y_last = fused_rdn(*x, *state, *params)
+    return y, State(S, y_last)
+
+
+cell = Cell("rdn", step, {"recurrent": recurrent(step), "fused": fused}, example)
