@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--repeats", type=int, default=5, help="timed runs; the median is reported (default 5)")
     add("--warmup", type=int, default=1, help="untimed runs first (default 1)")
     add("--threads", type=int, help="torch.set_num_threads (default: torch's own; recorded)")
+    add(
+        "--impl",
+        help="run every rule and cell in this form, e.g. recurrent (default: each layer's own "
+        "choice, its fastest form); the baselines have no forms and are left out",
+    )
     add("--out", help="JSON lines file, appended (default benchmarks/results/mixers-<machine>)")
 
 
@@ -45,10 +50,13 @@ def _leaves(tree: object) -> list[Tensor]:
     return []
 
 
-def measure(name: str, B: int, T: int, d_model: int, heads: int, repeats: int, warmup: int) -> dict:
+def measure(
+    name: str, B: int, T: int, d_model: int, heads: int, repeats: int, warmup: int,
+    impl: str | None = None,
+) -> dict:  # fmt: skip
     """Time forward+backward of ``MIXERS[name](d_model, heads)`` on a random ``[B, T, d_model]``."""
     torch.manual_seed(0)
-    mixer = MIXERS[name](d_model, heads)
+    mixer = MIXERS[name](d_model, heads, **({} if impl is None else {"impl": impl}))
     x = torch.randn(B, T, d_model, requires_grad=True)
 
     def call() -> None:
@@ -76,6 +84,8 @@ def measure(name: str, B: int, T: int, d_model: int, heads: int, repeats: int, w
 
 def run(args: argparse.Namespace) -> int:
     names = args.mixers.split(",") if args.mixers else list(MIXERS)
+    if args.impl is not None:  # the baselines have a single form
+        names = [name for name in names if name not in ("softmax", "lstm")]
     unknown = [name for name in names if name not in MIXERS]
     if unknown:
         raise ValueError(f"--mixers: unknown {unknown}; known mixers: {', '.join(MIXERS)}")
@@ -94,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     with out.open("a") as sink:
         for name in names:
             record = measure(name, args.B, args.T, args.d_model, args.heads, args.repeats,
-                             args.warmup)  # fmt: skip
+                             args.warmup, args.impl)  # fmt: skip
             sink.write(json.dumps(record | {"machine": info, "timestamp": utc_now()}) + "\n")
             print(
                 f"{name:<13}{record['impl'] or '-':<11}{record['params']:>9}"

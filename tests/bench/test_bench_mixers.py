@@ -32,3 +32,15 @@ def test_records_every_mixer_asked_for(tmp_path: Path, capsys: pytest.CaptureFix
 def test_unknown_mixer_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown \\['nonesuch'\\]"):
         mixers.run(_args("--mixers", "nonesuch"))
+
+
+def test_impl_runs_rules_and_cells_in_that_form(tmp_path: Path) -> None:
+    out = tmp_path / "mixers.jsonl"
+    argv = ["--mixers", "delta,srwm,lstm", "--B", "1", "--T", "4", "--d-model", "8", "--heads", "2"]
+    argv += ["--repeats", "1", "--warmup", "0", "--impl", "recurrent", "--out", str(out)]
+    assert mixers.run(_args(*argv)) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["mixer"], r["impl"]) for r in records] == [
+        ("delta", "recurrent"),
+        ("srwm", "recurrent"),
+    ]
