@@ -81,6 +81,17 @@ def heads_as_batch(cell: Cell) -> Cell:
         )
         return y.reshape(B, H, *y.shape[1:]), _map(state, lambda t: t.reshape(B, H, *t.shape[1:]))
 
+    def folded(form: Callable[..., tuple[Tensor, Tree]]) -> Callable[..., tuple[Tensor, Tree]]:
+        # a whole-sequence form: x [B, T, H, ...] -> [B·H, T, ...]; state [B, H, ...] -> [B·H, ...]
+        def run(x: Tree, state: Tree, params: Tree = None) -> tuple[Tensor, Tree]:
+            B, T, H = _leaves(x)[0].shape[:3]
+            x = _map(x, lambda t: t.transpose(1, 2).reshape(B * H, T, *t.shape[3:]))
+            y, state = form(x, _map(state, lambda t: t.reshape(B * H, *t.shape[2:])), params)
+            y = y.reshape(B, H, T, *y.shape[2:]).transpose(1, 2)
+            return y, _map(state, lambda t: t.reshape(B, H, *t.shape[1:]))
+
+        return run
+
     def example(
         batch: int, length: int, generator: torch.Generator, *args: Any, heads: int = 2, **kw: Any
     ) -> tuple[Tree, Tree, Tree]:
@@ -88,7 +99,9 @@ def heads_as_batch(cell: Cell) -> Cell:
         x = _map(x, lambda t: t.reshape(batch, heads, *t.shape[1:]).transpose(1, 2))  # [B,T,H,..]
         return x, _map(state, lambda t: t.reshape(batch, heads, *t.shape[1:])), params
 
-    return Cell(cell.name, step, {"recurrent": recurrent(step)}, example)
+    forms = {"recurrent": recurrent(step)}
+    forms |= {name: folded(form) for name, form in cell.forms.items() if name != "recurrent"}
+    return Cell(cell.name, step, forms, example)
 
 
 def _leaves(tree: Tree) -> list[Tensor]:

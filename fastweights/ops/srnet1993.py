@@ -41,6 +41,7 @@ number of bits that addresses all ``R·N`` connections (it counts the ana/mod un
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
@@ -49,6 +50,7 @@ import torch
 from torch import Tensor
 
 from fastweights.ops.cell import Cell, CellStep, recurrent
+from fastweights.ops.srnet1993_fused import make_fused
 
 
 class Inputs(NamedTuple):
@@ -244,8 +246,35 @@ def make_step(layout: Layout, micro_steps: int = 2) -> CellStep:
     return step
 
 
+def make_fused_form(layout: Layout, micro_steps: int = 2) -> Callable[..., tuple[Tensor, State]]:
+    """The fused form (``fastweights.ops.srnet1993_fused``): no weights stored per micro-step."""
+    first = layout.ana.start - layout.n_in
+    cuts = (
+        first,
+        layout.mod.stop - layout.n_in,
+        first + layout.n_addr,
+        layout.output.start - layout.n_in,
+        layout.output.stop - layout.n_in,
+    )
+    run = make_fused(cuts, micro_steps)
+
+    def form(x: Inputs, state: State, params: Params) -> tuple[Tensor, State]:
+        _check(layout, state, Inputs(x.obs[:, 0], x.eval[:, 0]), params)
+        dtype = state.W.dtype
+        y, W, h, val = run(
+            x.obs.to(dtype), x.eval.to(dtype), *state, params.addresses.to(dtype),
+            params.tau.to(dtype),
+        )  # fmt: skip
+        return y.to(x.obs.dtype), State(W, h, val)
+
+    return form
+
+
 def make_cell(layout: Layout | None = None, micro_steps: int = 2) -> Cell:
-    """A 1993 self-referential net with ``layout`` (default ``Layout()``), named ``srnet1993``."""
+    """A 1993 self-referential net with ``layout`` (default ``Layout()``), named ``srnet1993``.
+
+    Forms: ``recurrent`` (the scan over the step) and ``fused`` (see ``make_fused_form``).
+    """
     layout = Layout() if layout is None else layout
     step = make_step(layout, micro_steps)
 
@@ -274,7 +303,8 @@ def make_cell(layout: Layout | None = None, micro_steps: int = 2) -> Cell:
         )
         return x, state, layout.params(tau, dtype=dtype)
 
-    return Cell("srnet1993", step, {"recurrent": recurrent(step)}, example)
+    forms = {"recurrent": recurrent(step), "fused": make_fused_form(layout, micro_steps)}
+    return Cell("srnet1993", step, forms, example)
 
 
 LAYOUT = Layout()

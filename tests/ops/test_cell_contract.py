@@ -152,3 +152,15 @@ def test_delta_rnn_v1_split_form_equals_its_scan() -> None:
     inputs = [x, state]
     for a, e in zip(_grads(_loss(*actual), inputs), _grads(_loss(*expected), inputs), strict=True):
         torch.testing.assert_close(a, e, **TOL)
+
+
+def test_heads_as_batch_keeps_the_faster_forms() -> None:
+    from fastweights.ops import srnet1993
+    from fastweights.ops.cell import heads_as_batch
+
+    cell = heads_as_batch(srnet1993.cell)
+    assert set(cell.forms) == {"recurrent", "fused"}
+    x, state, params = cell.example(2, 4, torch.Generator().manual_seed(9), heads=3)
+    expected, fused = cell(x, state, params, impl="recurrent"), cell(x, state, params, impl="fused")
+    torch.testing.assert_close(fused[0], expected[0], **TOL)
+    _assert_trees_close(fused[1], expected[1])
