@@ -1,4 +1,4 @@
-"""A fused form of the 1993 self-referential net: no graph in the forward, writes reverted after.
+"""A memory-lean form of the 1993 self-referential net: no graph forward, writes undone after.
 
 The scan over the step lets autograd keep the whole weight matrix ``W [R, N]`` at every
 micro-step. Here the forward runs without a graph and keeps, per micro-step, only the activations
@@ -12,7 +12,9 @@ micro-step and differentiates it by hand::
                                               ∂A = 2 A Σ_b ∂d − 2 ∂dᵀ p,  ∂τ = Σ G ∂G d / τ²
     h_s = act(W_{s-1} z_s):       ∂W_{s-1} ∋ ∂pre zᵀ,  ∂z = W_{s-1}ᵀ ∂pre
 
-Tested equal to the scan of ``fastweights.ops.srnet1993`` in float64, gradients included.
+Tested equal to the scan of ``fastweights.ops.srnet1993`` in float64, gradients included. It
+saves memory, not time: every micro-step touches the whole ``[R, N]`` matrix in both directions,
+and on CPU it ran about 1.4× slower than the scan.
 """
 
 from __future__ import annotations

@@ -159,8 +159,8 @@ def test_heads_as_batch_keeps_the_faster_forms() -> None:
     from fastweights.ops.cell import heads_as_batch
 
     cell = heads_as_batch(srnet1993.cell)
-    assert set(cell.forms) == {"recurrent", "fused"}
+    assert set(cell.forms) == {"recurrent", "lean"}
     x, state, params = cell.example(2, 4, torch.Generator().manual_seed(9), heads=3)
-    expected, fused = cell(x, state, params, impl="recurrent"), cell(x, state, params, impl="fused")
+    expected, fused = cell(x, state, params, impl="recurrent"), cell(x, state, params, impl="lean")
     torch.testing.assert_close(fused[0], expected[0], **TOL)
     _assert_trees_close(fused[1], expected[1])
