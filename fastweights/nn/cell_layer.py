@@ -119,8 +119,10 @@ class CellLayer(nn.Module):
         spec = CELL_SPECS[cell]
         d_head = d_model // n_heads
         self.cell = CELLS[cell] if spec.cell is None else spec.cell(n_heads, d_head)
-        # default: the cell's faster form where it has one, else its scan
-        faster = [f for f in ("fused", "chunk", "parallel", "split") if f in self.cell.forms]
+        # default: the cell's faster (or, failing that, leaner) form where it has one, else its scan
+        faster = [
+            f for f in ("fused", "chunk", "parallel", "split", "lean") if f in self.cell.forms
+        ]
         self.impl = impl or (faster[0] if faster else "recurrent")
         if self.impl not in self.cell.forms:
             raise ValueError(

@@ -248,7 +248,8 @@ def make_step(layout: Layout, micro_steps: int = 2) -> CellStep:
 
 def make_lean_form(layout: Layout, micro_steps: int = 2) -> Callable[..., tuple[Tensor, State]]:
     """The memory-lean form (``fastweights.ops.srnet1993_fused``): no weight matrix is stored per
-    micro-step. It trades time for memory: about 1.4× slower than the scan on this CPU."""
+    micro-step (a layer of 4 heads of 32, B=4, T=256: 6.2 MB saved for backward, not 1962 MB),
+    at about 1.4× the time of the scan on this CPU."""
     first = layout.ana.start - layout.n_in
     cuts = (
         first,
