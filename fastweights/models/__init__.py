@@ -1,6 +1,6 @@
 """Models built from the mixers: ``FWPModel`` (sequence model, language model, classifier)."""
 
-from fastweights.models.model import POOLS, Block, FWPModel, ModelConfig, config_dict
+from fastweights.models.model import POOLS, Block, FWPModel, ModelConfig
 from fastweights.models.presets import PRESETS, count_parameters, matched_config, preset_config
 
 __all__ = [
@@ -9,7 +9,6 @@ __all__ = [
     "Block",
     "FWPModel",
     "ModelConfig",
-    "config_dict",
     "count_parameters",
     "matched_config",
     "preset_config",

@@ -11,7 +11,7 @@ per new token, whatever the context length.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -165,8 +165,3 @@ class FWPModel(nn.Module):
             tokens.append(nxt)
             logits, states = self(nxt, states)
         return torch.cat(tokens, dim=1)
-
-
-def config_dict(config: ModelConfig) -> dict[str, Any]:
-    """The config as plain data (for run directories and reports)."""
-    return asdict(config)
