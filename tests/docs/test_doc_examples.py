@@ -17,6 +17,8 @@ BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_doc_examples_run(page: Path) -> None:
+    blocks = BLOCK.findall(page.read_text(encoding="utf-8"))
+    assert blocks, f"{page.name} has no runnable python example"
     namespace: dict[str, object] = {}
-    for block in BLOCK.findall(page.read_text(encoding="utf-8")):
+    for block in blocks:  # a failing example raises here
         exec(compile(block, str(page), "exec"), namespace)
