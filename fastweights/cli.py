@@ -20,6 +20,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "ops"): ("fastweights.bench.ops", "time the forms of the learning rules"),
     ("bench", "mixers"): ("fastweights.bench.mixers", "time forward+backward of every mixer"),
     ("presets",): ("fastweights.models.report", "parameter counts of the model presets"),
+    ("list",): ("fastweights.listing", "registered names, one per line: rules|cells|mixers|..."),
 }
 
 # Help for the words that only group subcommands.

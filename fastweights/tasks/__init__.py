@@ -1,0 +1,17 @@
+"""Data: generated tasks (no model imports). ``TASKS[name](**fields)`` builds a task whose
+``sample(batch_size, generator) -> Batch(x, y, mask)``; see ``fastweights.tasks.base``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastweights.tasks.base import Batch, Task, check_sample_args
+from fastweights.tasks.mqar import MQAR
+from fastweights.tasks.retrieval import AssociativeRetrieval
+
+TASKS: dict[str, Callable[..., Task]] = {
+    "associative_retrieval": AssociativeRetrieval,
+    "mqar": MQAR,
+}
+
+__all__ = ["MQAR", "TASKS", "AssociativeRetrieval", "Batch", "Task", "check_sample_args"]
