@@ -6,12 +6,33 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastweights.tasks.base import Batch, Task, check_sample_args
+from fastweights.tasks.code_execution import CodeExecution
+from fastweights.tasks.copy import Copy, Reverse
+from fastweights.tasks.formal import FormalLanguage
+from fastweights.tasks.listops import ListOps
 from fastweights.tasks.mqar import MQAR
 from fastweights.tasks.retrieval import AssociativeRetrieval
 
 TASKS: dict[str, Callable[..., Task]] = {
     "associative_retrieval": AssociativeRetrieval,
     "mqar": MQAR,
+    "formal_language": FormalLanguage,
+    "listops": ListOps,
+    "code_execution": CodeExecution,
+    "copy": Copy,
+    "reverse": Reverse,
 }
 
-__all__ = ["MQAR", "TASKS", "AssociativeRetrieval", "Batch", "Task", "check_sample_args"]
+__all__ = [
+    "MQAR",
+    "TASKS",
+    "AssociativeRetrieval",
+    "Batch",
+    "CodeExecution",
+    "Copy",
+    "FormalLanguage",
+    "ListOps",
+    "Reverse",
+    "Task",
+    "check_sample_args",
+]
