@@ -276,14 +276,14 @@ def test_srnet_learns_end_to_end() -> None:
     opt = torch.optim.Adam([W0], lr=0.03)
     x_test, target_test = _remember_first(256, 5, torch.Generator().manual_seed(1))
 
-    def test_loss() -> float:
+    def held_out_loss() -> float:
         with torch.no_grad():
             y, _ = cell(x_test, L.initial_state(W0, 256), params, impl="recurrent")
             return (y[:, -1] - target_test).square().mean().item()
 
-    initial = test_loss()
+    initial = held_out_loss()
     _train(cell, L, params, W0, opt, gen)
-    assert test_loss() < 0.1 * initial
+    assert held_out_loss() < 0.1 * initial
 
 
 def _train(
