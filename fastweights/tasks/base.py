@@ -12,6 +12,9 @@ Every task is pure given the generator (no global random state, no downloads)::
 
 A task also states what a model needs to read and answer it: ``vocab_size`` (input tokens, 0 for
 vector inputs), ``d_input`` (0 for token inputs) and ``n_out`` (output classes or output size).
+Tasks with float targets say how to score them in a class attribute ``target_kind``:
+``"multilabel"`` (a 0/1 set per position) or ``"vectors"`` (values to regress); class-id targets
+need none.
 """
 
 from __future__ import annotations

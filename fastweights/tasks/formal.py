@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -210,6 +211,7 @@ class FormalLanguage:
     language: str = "parity"
     min_length: int = 1
     max_length: int = 50
+    target_kind: ClassVar[str] = "multilabel"  # y: the set of allowed next symbols
 
     def __post_init__(self) -> None:
         if self.language not in ALPHABETS:

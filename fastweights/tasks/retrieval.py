@@ -20,6 +20,7 @@ The paper feeds the writes and one separate query to a single-layer model; here 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -57,6 +58,8 @@ class AssociativeRetrieval:
     query). ``y: [B, T, n_values]`` float32: the one-hot latest value of the queried key at query
     steps, zeros elsewhere. ``mask: [B, T]`` is True at the query steps (the last ``n_queries``).
     """
+
+    target_kind: ClassVar[str] = "vectors"  # y: the value vectors, regressed (the paper's loss)
 
     setting: str = "capacity"
     n_pairs: int = 20

@@ -1,0 +1,124 @@
+"""The training loop: it learns, resumes exactly, writes atomically, stops on NaN, fails clearly."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from fastweights.models import ModelConfig
+from fastweights.tasks import AssociativeRetrieval, Batch, Copy
+from fastweights.train import CHECKPOINT, TrainConfig, learning_rate, train
+
+TASK = Copy(n_symbols=6, min_length=2, max_length=6)
+MODEL = ModelConfig(mixer="delta", d_model=32, n_layers=2, n_heads=4, vocab_size=TASK.vocab_size,
+                    n_out=TASK.n_out)  # fmt: skip
+CONFIG = TrainConfig(steps=40, batch_size=16, lr=1e-2, warmup_steps=5, eval_every=10)
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_run_learns_and_leaves_its_directory(tmp_path: Path) -> None:
+    train(TASK, MODEL, CONFIG, tmp_path / "run")
+    run = tmp_path / "run"
+    metrics = _metrics(run)
+    assert [m["step"] for m in metrics] == list(range(1, 41))
+    evals = [m for m in metrics if "eval_loss" in m]
+    assert [m["step"] for m in evals] == [10, 20, 30, 40]
+    assert evals[-1]["eval_loss"] < 0.9 * evals[0]["eval_loss"]
+    assert evals[-1]["eval_accuracy"] > evals[0]["eval_accuracy"]
+    assert (run / CHECKPOINT).is_file() and not (run / "checkpoint.tmp").exists()
+    config = json.loads((run / "config.json").read_text())
+    assert config["task"]["name"] == "Copy" and config["train"]["steps"] == 40
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_after(step: int):  # a log callback that stops the run once ``step`` is recorded
+    def log(entry: dict) -> None:
+        if entry["step"] == step:
+            raise _Interrupt
+
+    return log
+
+
+def test_resume_continues_exactly(tmp_path: Path) -> None:
+    train(TASK, MODEL, CONFIG, tmp_path / "full")
+    with pytest.raises(_Interrupt):  # the same run, stopped after its checkpoint at step 20
+        train(TASK, MODEL, CONFIG, tmp_path / "part", log=_interrupt_after(20))
+    train(TASK, MODEL, CONFIG, tmp_path / "part", resume=True)
+    full, part = _metrics(tmp_path / "full"), _metrics(tmp_path / "part")
+    assert [m["step"] for m in part] == list(range(1, 41))
+    assert [m["loss"] for m in part[20:]] == [m["loss"] for m in full[20:]]
+
+
+def test_resume_drops_records_past_the_checkpoint(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(_Interrupt):  # ran on past its checkpoint at step 20, then died
+        train(TASK, MODEL, CONFIG, run, log=_interrupt_after(25))
+    assert _metrics(run)[-1]["step"] == 25
+    train(TASK, MODEL, CONFIG, run, resume=True)
+    assert [m["step"] for m in _metrics(run)] == list(range(1, 41))
+
+
+def test_corrupt_or_missing_checkpoint_and_busy_directory(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(TASK, MODEL, CONFIG, run, resume=True)
+    run.mkdir()
+    (run / CHECKPOINT).write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="corrupt"):
+        train(TASK, MODEL, CONFIG, run, resume=True)
+    with pytest.raises(ValueError, match="not empty"):
+        train(TASK, MODEL, CONFIG, run)
+
+
+@dataclass(frozen=True)
+class _PoisonedRetrieval(AssociativeRetrieval):
+    """Associative retrieval whose 15th batch has a NaN target (so the loss is NaN)."""
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
+        batch = super().sample(batch_size, generator)
+        calls = getattr(self, "_calls", 0) + 1
+        object.__setattr__(self, "_calls", calls)
+        if calls == 15:
+            batch.y[batch.mask] = float("nan")
+        return batch
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    task = _PoisonedRetrieval(n_pairs=4)
+    model = ModelConfig(mixer="delta", d_model=16, n_heads=2, d_input=task.d_input,
+                        n_out=task.n_out)  # fmt: skip
+    config = TrainConfig(steps=30, batch_size=4, warmup_steps=1, eval_every=10, eval_batches=1)
+    run = tmp_path / "run"
+    with pytest.raises(FloatingPointError, match="at step"):
+        train(task, model, config, run)
+    state = torch.load(run / CHECKPOINT, weights_only=False)
+    assert state["step"] == 10  # the checkpoint of step 10 survived the NaN
+    assert all(torch.isfinite(p).all() for p in state["model"].values())
+
+
+def test_learning_rate_warms_up_then_decays() -> None:
+    config = TrainConfig(steps=100, lr=1.0, warmup_steps=10)
+    assert learning_rate(0, config) == pytest.approx(0.1)
+    assert learning_rate(9, config) == pytest.approx(1.0)
+    assert learning_rate(10, config) == pytest.approx(1.0)
+    assert learning_rate(55, config) == pytest.approx(0.5)
+    assert learning_rate(99, config) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [({"steps": 0}, "steps"), ({"lr": 0.0}, "lr"), ({"batch_size": 1.5}, "batch_size")],
+)
+def test_bad_train_configs(fields, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**fields)
