@@ -21,6 +21,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "mixers"): ("fastweights.bench.mixers", "time forward+backward of every mixer"),
     ("presets",): ("fastweights.models.report", "parameter counts of the model presets"),
     ("list",): ("fastweights.listing", "registered names, one per line: rules|cells|mixers|..."),
+    ("train",): ("fastweights.train.command", "train a run preset: fwp train PRESET --out DIR"),
 }
 
 # Help for the words that only group subcommands.
@@ -28,7 +29,7 @@ GROUPS: dict[tuple[str, ...], str] = {
     ("bench",): "benchmarks of speed and efficacy",
 }
 
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, KeyError)
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, KeyError, FloatingPointError)
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
@@ -62,9 +63,15 @@ def _one_line(error: Exception) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run ``fwp`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(argv).parse_args(argv)
+    parser = build_parser(argv)
+    args, extra = parser.parse_known_args(argv)
+    module = import_module(args.fwp_module)
+    # a command that takes --section.field=value overrides declares OVERRIDES = True
+    if extra and not getattr(module, "OVERRIDES", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
     try:
-        return import_module(args.fwp_module).run(args)
+        return module.run(args)
     except USER_ERRORS as error:
         print(f"fwp: error: {_one_line(error)}", file=sys.stderr)
         return 2
