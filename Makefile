@@ -10,10 +10,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fastweights-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo bench test test-fast lint format clean
+.PHONY: help install demo bench bench-quick test test-fast lint format clean
 
 help:
-	@echo "make demo       quick ops benchmark (fwp bench ops --quick)"
+	@echo "make demo       the main job: fwp demo (sum rule vs delta rule, about a minute)"
+	@echo "make bench-quick quick ops benchmark (fwp bench ops --quick)"
 	@echo "make bench      full ops benchmark (benchmarks/ops.py)"
 	@echo "make test       whole test suite, slow tests included"
 	@echo "make test-fast  test suite without tests marked slow"
@@ -30,6 +31,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/fwp demo
+
+bench-quick: $(STAMP)
 	$(BIN)/fwp bench ops --quick
 
 bench: $(STAMP)

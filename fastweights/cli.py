@@ -22,6 +22,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("presets",): ("fastweights.models.report", "parameter counts of the model presets"),
     ("list",): ("fastweights.listing", "registered names, one per line: rules|cells|mixers|..."),
     ("train",): ("fastweights.train.command", "train a run preset: fwp train PRESET --out DIR"),
+    ("demo",): ("fastweights.train.demo", "the main demo: sum rule vs delta rule on edits"),
 }
 
 # Help for the words that only group subcommands.
