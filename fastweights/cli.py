@@ -23,6 +23,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("list",): ("fastweights.listing", "registered names, one per line: rules|cells|mixers|..."),
     ("train",): ("fastweights.train.command", "train a run preset: fwp train PRESET --out DIR"),
     ("demo",): ("fastweights.train.demo", "the main demo: sum rule vs delta rule on edits"),
+    ("eval",): ("fastweights.train.evaluate", "evaluate a run: fwp eval RUN [--test-split]"),
 }
 
 # Help for the words that only group subcommands.

@@ -81,9 +81,10 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)  # atomic: a crash leaves the old checkpoint or the new one, never half
 
 
-def _load(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's contents; a clear error when it is missing or not a checkpoint."""
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint to resume from: {path}")
+        raise FileNotFoundError(f"no checkpoint at {path}")
     try:
         return torch.load(path, weights_only=False)
     except Exception as error:  # any unpickling failure means the file is not a checkpoint
@@ -120,7 +121,7 @@ def train(
     generator = torch.Generator().manual_seed(config.seed)
     start = 0
     if resume:
-        state = _load(checkpoint)
+        state = load_checkpoint(checkpoint)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])

@@ -1,0 +1,56 @@
+"""``fwp eval RUN [--test-split]``: evaluate a run's checkpoint on its task.
+
+The task, the model and the evaluation settings come from the run's ``config.json``; the weights
+from its ``checkpoint.pt``. ``--test-split`` evaluates on the task's longer test lengths where the
+task has them (``test_split()``: formal languages, copy/reverse), for length generalisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from fastweights.models import FWPModel, ModelConfig
+from fastweights.tasks import TASKS, Task
+from fastweights.train.loop import CHECKPOINT, TrainConfig, evaluate, load_checkpoint
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="a run directory (made by fwp train or fwp demo)")
+    parser.add_argument("--test-split", action="store_true", help="the task's longer test lengths")
+
+
+def load_run(run: str | Path) -> tuple[Task, FWPModel, TrainConfig]:
+    """The task, the trained model (eval mode) and the train config of a run directory."""
+    run = Path(run)
+    config_path = run / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{run} is not a run directory: no config.json")
+    try:
+        config: dict[str, Any] = json.loads(config_path.read_text())
+        task_fields = dict(config["task"])
+        name = task_fields.pop("name")
+        task_cls = next(cls for cls in TASKS.values() if getattr(cls, "__name__", "") == name)
+        task = task_cls(**task_fields)
+        model_config = ModelConfig(**config["model"])
+        train_config = TrainConfig(**config["train"])
+    except (KeyError, StopIteration, TypeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{config_path} is not a valid run config: {error!r}") from None
+    model = FWPModel(model_config)
+    model.load_state_dict(load_checkpoint(run / CHECKPOINT)["model"])
+    return task, model.eval(), train_config
+
+
+def run(args: argparse.Namespace) -> int:
+    task, model, config = load_run(args.run)
+    if args.test_split:
+        if not hasattr(task, "test_split"):
+            raise ValueError(f"{type(task).__name__} has no test split")
+        task = task.test_split()
+    result = evaluate(model, task, config)
+    split = "test" if args.test_split else "train-length"
+    print(f"{args.run} ({split}): eval loss {result['eval_loss']:.4f}  "
+          f"eval accuracy {result['eval_accuracy']:.4f}")  # fmt: skip
+    return 0

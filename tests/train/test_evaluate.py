@@ -1,0 +1,34 @@
+"""``fwp eval``: a run's checkpoint scores what its last evaluation recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fastweights.cli import main
+
+SHORT = ["--train.steps=4", "--train.eval_every=2", "--train.batch_size=4", "--model.d_model=16"]
+
+
+def test_eval_reproduces_the_last_evaluation(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "copy-delta", "--out", str(run), *SHORT]) == 0
+    last = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 0
+    printed = capsys.readouterr().out
+    assert f"eval loss {last['eval_loss']:.4f}" in printed
+    assert f"eval accuracy {last['eval_accuracy']:.4f}" in printed
+    assert main(["eval", str(run), "--test-split"]) == 0
+    assert "(test)" in capsys.readouterr().out
+
+
+def test_eval_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["eval", str(tmp_path / "nowhere")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{not json")
+    assert main(["eval", str(tmp_path / "bad")]) == 2
+    assert "not a valid run config" in capsys.readouterr().err
