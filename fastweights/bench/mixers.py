@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from torch import Tensor
 
 from fastweights.bench import table
 from fastweights.bench.measure import machine_info, time_repeats
+from fastweights.bench.ops import default_out
 from fastweights.bench.runner import utc_now
 from fastweights.nn import MIXERS
 
@@ -95,8 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     info = machine_info(torch.device("cpu"))
-    slug = re.sub(r"[^a-z0-9]+", "-", f"{info['device']} {info['device_name']}".lower()).strip("-")
-    out = Path(args.out) if args.out else Path("benchmarks") / "results" / f"mixers-{slug}.jsonl"
+    out = Path(args.out) if args.out else default_out(info, "mixers")
     out.parent.mkdir(parents=True, exist_ok=True)
     for line in table.header(info | {"timestamp": utc_now()}, title="mixers"):
         print(line, flush=True)

@@ -170,10 +170,10 @@ def plan(args: argparse.Namespace) -> tuple[list[Case], Settings, list[str]]:
     return cases, settings, notes
 
 
-def default_out(info: Mapping[str, object]) -> Path:
-    """benchmarks/results/ops-<machine>.jsonl, <machine> a slug of the device type and name."""
+def default_out(info: Mapping[str, object], benchmark: str = "ops") -> Path:
+    """benchmarks/results/<benchmark>-<machine>.jsonl, <machine> a slug of the device."""
     slug = re.sub(r"[^a-z0-9]+", "-", f"{info['device']} {info['device_name']}".lower()).strip("-")
-    return Path("benchmarks") / "results" / f"ops-{slug}.jsonl"
+    return Path("benchmarks") / "results" / f"{benchmark}-{slug}.jsonl"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,6 +7,8 @@ parameters acting inside the recurrence, and the output size per head. See ``cel
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import Tensor
 
@@ -127,15 +129,6 @@ CELL_SPECS: dict[str, CellSpec] = {
         params=lambda H, d, gen: None,
         out=lambda d: d,
     ),
-    # Fake SR reads only W_y; the other matrices ride along as fixed buffers
-    "fake_srwm": CellSpec(
-        width=lambda d: d,
-        inputs=_srwm_inputs,
-        state=lambda H, d, gen: srwm.State(*_srwm_state(H, d, gen, rows=d)),
-        params=lambda H, d, gen: None,
-        out=lambda d: d,
-        learn_state=(0,),
-    ),
     "sr_delta": CellSpec(
         width=lambda d: d,
         inputs=_srwm_inputs,
@@ -209,6 +202,9 @@ CELL_SPECS: dict[str, CellSpec] = {
         learn_state=False,
     ),
 }
+
+# Fake SR reads only W_y; the other matrices ride along as fixed buffers
+CELL_SPECS["fake_srwm"] = replace(CELL_SPECS["srwm"], learn_state=(0,))
 
 
 def _srnet_layout(d: int) -> srnet1993.Layout:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -30,6 +31,13 @@ from torch import Tensor
 
 Tree = Any  # a tensor, a NamedTuple of tensors, or None
 CellStep = Callable[[Tree, Tree, Tree], tuple[Tensor, Tree]]
+
+
+def normal_sampler(
+    generator: torch.Generator, dtype: torch.dtype = torch.float64
+) -> Callable[..., Tensor]:
+    """``randn(*shape)`` drawing from ``generator``: the sampler of every cell's ``example``."""
+    return partial(torch.randn, generator=generator, dtype=dtype)
 
 
 def _unbind_time(x: Tree) -> list[Tree]:

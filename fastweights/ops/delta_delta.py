@@ -36,7 +36,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, recurrent
+from fastweights.ops.cell import Cell, normal_sampler, recurrent
 from fastweights.ops.delta import step as delta_step
 from fastweights.ops.delta_chunk import chunk_delta
 from fastweights.ops.feature_maps import elu_plus_one, sum_norm
@@ -84,8 +84,7 @@ def example(
 ) -> tuple[Inputs, State, None]:
     """Random inputs ``[B, T, H, ·]`` (``K = D = d``), a random initial state, no params."""
 
-    def randn(*shape: int) -> Tensor:
-        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+    randn = normal_sampler(generator)
 
     B, T, H = batch, length, heads
     x = Inputs(

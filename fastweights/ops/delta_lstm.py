@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, recurrent
+from fastweights.ops.cell import Cell, normal_sampler, recurrent
 from fastweights.ops.delta import step as delta_step
 from fastweights.ops.delta_chunk import chunk_delta
 from fastweights.ops.feature_maps import elu_plus_one, sum_norm
@@ -101,8 +101,7 @@ def example(
 ) -> tuple[Inputs, State, None]:
     """Random inputs ``[B, T, H, 3, ·]`` (keys as in the paper), a random state, no params."""
 
-    def randn(*shape: int) -> Tensor:
-        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+    randn = normal_sampler(generator)
 
     B, T, H, G = batch, length, heads, len(GATES)
     x = Inputs(

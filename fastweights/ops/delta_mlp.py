@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, recurrent
+from fastweights.ops.cell import Cell, normal_sampler, recurrent
 from fastweights.ops.delta import step as delta_step
 from fastweights.ops.delta_chunk import chunk_delta
 from fastweights.ops.feature_maps import elu_plus_one, sum_norm
@@ -117,8 +117,7 @@ def example(
     scan stays fast; the paper uses ``F = 4 d_model / n_heads``.
     """
 
-    def randn(*shape: int) -> Tensor:
-        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+    randn = normal_sampler(generator)
 
     B, T, H, n = batch, length, heads, blocks
     Fd = d if inner is None else inner

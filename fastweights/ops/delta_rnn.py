@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, recurrent
+from fastweights.ops.cell import Cell, normal_sampler, recurrent
 from fastweights.ops.delta import step as delta_step
 from fastweights.ops.delta_chunk import chunk_delta
 from fastweights.ops.feature_maps import elu_plus_one, sum_norm
@@ -105,8 +105,7 @@ def example(
 ) -> tuple[Inputs, State, None]:
     """Random inputs ``[B, T, H, ·]`` (keys as in the paper), a random initial state, no params."""
 
-    def randn(*shape: int) -> Tensor:
-        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+    randn = normal_sampler(generator)
 
     B, T, H = batch, length, heads
     x = Inputs(
@@ -126,9 +125,12 @@ def example(
     )
 
 
-def _split_form(readout: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Callable[..., tuple]:
+def _split_form(
+    query: Callable[[Tensor], Tensor], combine: Callable[[Tensor, Tensor], Tensor]
+) -> Callable[..., tuple]:
     """A form in two parts: the feed-forward DeltaNet never reads ``y``, so all its outputs
-    ``z`` come from one chunkwise delta rule; only the recurrent matrix runs token by token."""
+    ``z`` come from one chunkwise delta rule; only the recurrent matrix runs token by token,
+    written and then read with ``query(y_{t-1})``, as in the step."""
 
     def form(x: Inputs, state: State, params: None = None) -> tuple[Tensor, State]:
         z, S = chunk_delta(x.q, x.k, x.v, x.beta, state.S, chunk_size=64, scale=1.0)
@@ -136,24 +138,16 @@ def _split_form(readout: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Callable
         outputs = []
         per_token = (t.unbind(1) for t in (z, x.k_rec, x.v_rec, x.beta_rec))
         for z_t, k_t, v_t, beta_t in zip(*per_token, strict=True):
-            y = readout(z_t, R := _write(R, k_t, v_t, beta_t), y)
+            r, R = delta_step(R, query(y), k_t, v_t, beta_t)
+            y = combine(z_t, r)
             outputs.append(y)
         return torch.stack(outputs, dim=1), State(S, R, y)
 
     return form
 
 
-def _write(R: Tensor, k: Tensor, v: Tensor, beta: Tensor) -> Tensor:
-    v_old = (k.unsqueeze(-2) @ R).squeeze(-2)
-    return R + k.unsqueeze(-1) * (beta.unsqueeze(-1) * (v - v_old)).unsqueeze(-2)
-
-
-def _read(R: Tensor, query: Tensor) -> Tensor:
-    return (query.unsqueeze(-2) @ R).squeeze(-2)
-
-
-split_v2 = _split_form(lambda z, R, y: z + _read(R, torch.softmax(y, dim=-1)))
-split_v1 = _split_form(lambda z, R, y: torch.softmax(z + _read(R, y), dim=-1))
+split_v2 = _split_form(lambda y: torch.softmax(y, dim=-1), lambda z, r: z + r)
+split_v1 = _split_form(lambda y: y, lambda z, r: torch.softmax(z + r, dim=-1))
 cell = Cell("delta_rnn", step, {"recurrent": recurrent(step), "split": split_v2}, example)
 cell_v1 = Cell(
     "delta_rnn_v1", step_v1, {"recurrent": recurrent(step_v1), "split": split_v1}, example

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, recurrent
+from fastweights.ops.cell import Cell, normal_sampler, recurrent
 from fastweights.ops.delta import step as delta_step
 from fastweights.ops.rdn_fused import fused_rdn
 
@@ -62,12 +62,16 @@ class Params(NamedTuple):
     r_beta: Tensor  # [H, D]
 
 
-def step(state: State, x_t: Inputs, params: Params) -> tuple[Tensor, State]:
-    """One token of the RDN. Returns ``(y_t [B, H, D], state)``."""
+def _check_params(params: object) -> None:
     if not isinstance(params, Params):
         raise TypeError(
             f"rdn: params must be rdn.Params(R_q, R_k, R_v, r_beta), got {type(params).__name__}"
         )
+
+
+def step(state: State, x_t: Inputs, params: Params) -> tuple[Tensor, State]:
+    """One token of the RDN. Returns ``(y_t [B, H, D], state)``."""
+    _check_params(params)
     s = torch.tanh(state.y)  # [B, H, D]
     q = torch.softmax(x_t.q + torch.einsum("bhi,hij->bhj", s, params.R_q), dim=-1)
     k = torch.softmax(x_t.k + torch.einsum("bhi,hij->bhj", s, params.R_k), dim=-1)
@@ -87,8 +91,7 @@ def example(
 ) -> tuple[Inputs, State, Params]:
     """Random pre-activation inputs ``[B, T, H, ·]``, a random state, ``N(0, 1/d)`` params."""
 
-    def randn(*shape: int) -> Tensor:
-        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+    randn = normal_sampler(generator)
 
     B, T, H = batch, length, heads
     x = Inputs(q=randn(B, T, H, d), k=randn(B, T, H, d), v=randn(B, T, H, d), beta=randn(B, T, H))
@@ -104,10 +107,7 @@ def example(
 
 def fused(x: Inputs, state: State, params: Params) -> tuple[Tensor, State]:
     """The fused form (``fastweights.ops.rdn_fused``): memory O(T·D) instead of O(T·D²)."""
-    if not isinstance(params, Params):
-        raise TypeError(
-            f"rdn: params must be rdn.Params(R_q, R_k, R_v, r_beta), got {type(params).__name__}"
-        )
+    _check_params(params)
     y, S, y_last = fused_rdn(*x, *state, *params)
     return y, State(S, y_last)
 

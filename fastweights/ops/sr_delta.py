@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from fastweights.ops import delta, srwm
-from fastweights.ops.cell import Cell, recurrent
+from fastweights.ops.cell import Cell, normal_sampler, recurrent
 from fastweights.ops.delta_chunk import chunk_delta
 from fastweights.ops.srwm_fused import fused_srwm
 
@@ -76,8 +76,7 @@ def example(
 ) -> tuple[Tensor, State, None]:
     """Random inputs ``x [B, T, H, D]`` and an initial state (SRWM init, random ``S``)."""
 
-    def randn(*shape: int) -> Tensor:
-        return torch.randn(*shape, generator=generator, dtype=dtype)
+    randn = normal_sampler(generator, dtype)
 
     x = randn(batch, length, heads, d)
     std = d**-0.5

@@ -49,7 +49,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, CellStep, recurrent
+from fastweights.ops.cell import Cell, CellStep, normal_sampler, recurrent
 from fastweights.ops.srnet1993_fused import make_fused
 
 
@@ -290,8 +290,7 @@ def make_cell(layout: Layout | None = None, micro_steps: int = 2) -> Cell:
     ) -> tuple[Inputs, State, Params]:
         """Inputs ``~ N(0, 0.5²)`` (time at dim 1); ``W0 ~ N(0, 1/N)``; small random h, val."""
 
-        def randn(*shape: int) -> Tensor:
-            return torch.randn(*shape, generator=generator, dtype=torch.float64)
+        randn = normal_sampler(generator)
 
         R, N = layout.n_computed, layout.n_units
         x = Inputs(

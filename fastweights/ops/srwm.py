@@ -32,7 +32,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, recurrent
+from fastweights.ops.cell import Cell, normal_sampler, recurrent
 from fastweights.ops.srwm_fused import fused_srwm
 
 
@@ -86,8 +86,7 @@ def example(
 ) -> tuple[Tensor, State, None]:
     """Random inputs ``x [B, T, H, D]`` and an initial state scaled like the paper's init."""
 
-    def randn(*shape: int) -> Tensor:
-        return torch.randn(*shape, generator=generator, dtype=dtype)
+    randn = normal_sampler(generator, dtype)
 
     x = randn(batch, length, heads, d)
     std = d**-0.5
