@@ -24,6 +24,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("train",): ("fastweights.train.command", "train a run preset: fwp train PRESET --out DIR"),
     ("demo",): ("fastweights.train.demo", "the main demo: sum rule vs delta rule on edits"),
     ("eval",): ("fastweights.train.evaluate", "evaluate a run: fwp eval RUN [--test-split]"),
+    ("generate",): (
+        "fastweights.train.generate",
+        "continue a text: fwp generate RUN --prompt TEXT",
+    ),
 }
 
 # Help for the words that only group subcommands.

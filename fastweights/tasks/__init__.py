@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastweights.tasks.base import Batch, Task, check_sample_args
+from fastweights.tasks.char_lm import CharLM
 from fastweights.tasks.code_execution import CodeExecution
 from fastweights.tasks.copy import Copy, Reverse
+from fastweights.tasks.fewshot import FewShot
 from fastweights.tasks.formal import FormalLanguage
 from fastweights.tasks.listops import ListOps
 from fastweights.tasks.mqar import MQAR
@@ -21,6 +23,8 @@ TASKS: dict[str, Callable[..., Task]] = {
     "code_execution": CodeExecution,
     "copy": Copy,
     "reverse": Reverse,
+    "few_shot": FewShot,
+    "char_lm": CharLM,
 }
 
 __all__ = [
@@ -28,8 +32,10 @@ __all__ = [
     "TASKS",
     "AssociativeRetrieval",
     "Batch",
+    "CharLM",
     "CodeExecution",
     "Copy",
+    "FewShot",
     "FormalLanguage",
     "ListOps",
     "Reverse",
