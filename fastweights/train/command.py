@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from fastweights.models import ModelConfig
@@ -11,6 +10,7 @@ from fastweights.tasks import TASKS
 from fastweights.train.loop import TrainConfig, train
 from fastweights.train.overrides import apply_overrides
 from fastweights.train.presets import RUN_PRESETS
+from fastweights.train.progress import Progress
 
 OVERRIDES = True  # takes --section.field=value options (see fastweights.train.overrides)
 
@@ -44,16 +44,6 @@ def configs(preset: str, overrides: list[str]) -> tuple[Any, ModelConfig, TrainC
 
 def run(args: argparse.Namespace) -> int:
     task, model_config, train_config = configs(args.preset, args.overrides)
-    start = time.perf_counter()
-
-    def log(entry: dict[str, Any]) -> None:
-        if "eval_loss" in entry:
-            print(
-                f"step {entry['step']:>6}  loss {entry['loss']:.4f}  "
-                f"eval loss {entry['eval_loss']:.4f}  eval accuracy {entry['eval_accuracy']:.3f}  "
-                f"{time.perf_counter() - start:.0f} s",
-                flush=True,
-            )
-
-    train(task, model_config, train_config, args.out, resume=args.resume, log=log)
+    progress = Progress(train_config.steps)
+    train(task, model_config, train_config, args.out, resume=args.resume, log=progress)
     return 0

@@ -52,5 +52,10 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(model, task, config)
     split = "test" if args.test_split else "train-length"
     print(f"{args.run} ({split}): eval loss {result['eval_loss']:.4f}  "
-          f"eval accuracy {result['eval_accuracy']:.4f}")  # fmt: skip
+          f"eval accuracy {result['eval_accuracy']:.4f}  "
+          f"sequence accuracy {result['eval_sequence_accuracy']:.4f}")  # fmt: skip
+    if "eval_bits_per_char" in result:
+        print(f"bits per char {result['eval_bits_per_char']:.4f}")
+    for length, accuracy in result.get("eval_accuracy_by_length", {}).items():
+        print(f"length {length:>5}: accuracy {accuracy:.4f}")
     return 0

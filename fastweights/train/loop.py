@@ -7,6 +7,10 @@ is checkpointed, so ``resume`` continues exactly (the resumed loss curve equals 
 one). A run directory holds ``config.json``, ``metrics.jsonl`` and ``checkpoint.pt``, the
 checkpoint written atomically (temporary file, then rename). A NaN or infinite loss stops the run
 with a ``FloatingPointError`` naming the step; the last good checkpoint stays.
+
+``device="auto"`` trains on the GPU when there is one, with bf16 autocast there (``bf16``; never
+on the CPU, where parameters, activations and losses stay float32). Under ``torchrun`` the same
+loop trains across processes (``fastweights.train.distributed``: DDP or FSDP2).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from typing import Any
 import torch
 
 from fastweights.models import FWPModel, ModelConfig
-from fastweights.tasks import Task
+from fastweights.tasks import Batch, Task
+from fastweights.train import metrics
+from fastweights.train.distributed import PARALLEL, join
 from fastweights.train.objective import score
 
 CHECKPOINT = "checkpoint.pt"
@@ -40,6 +46,9 @@ class TrainConfig:
     eval_every: int = 100
     eval_batches: int = 4
     seed: int = 0
+    device: str = "auto"  # "auto" (the GPU when there is one), "cpu", "cuda", "cuda:1", ...
+    bf16: bool = True  # bf16 autocast on the GPU (never on the CPU)
+    parallel: str = "ddp"  # under torchrun: "ddp" (replicas) or "fsdp" (FSDP2, sharded)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "eval_batches"):
@@ -51,6 +60,19 @@ class TrainConfig:
         for name in ("lr", "grad_clip"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"train.{name} must be > 0, got {getattr(self, name)!r}")
+        if self.parallel not in PARALLEL:
+            raise ValueError(f"train.parallel must be one of {PARALLEL}, got {self.parallel!r}")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise ValueError(f"train.device is not a device: {self.device!r}") from None
+
+    def torch_device(self) -> torch.device:
+        """The device to train on (``auto``: CUDA when available, else the CPU)."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -61,18 +83,15 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return 0.5 * config.lr * (1 + math.cos(math.pi * (step - config.warmup_steps) / span))
 
 
-def evaluate(model: FWPModel, task: Task, config: TrainConfig) -> dict[str, float]:
-    """Loss and accuracy (over masked positions) on ``eval_batches`` fixed batches."""
-    generator = torch.Generator().manual_seed(config.seed + 1)  # the same batches every time
-    losses, correct, total = [], 0, 0
-    with torch.no_grad():
-        for _ in range(config.eval_batches):
-            batch = task.sample(config.batch_size, generator)
-            result = score(task, batch, model(batch.x)[0])
-            losses.append(result.loss.item())
-            correct += int(result.correct.sum())
-            total += result.correct.numel()
-    return {"eval_loss": sum(losses) / len(losses), "eval_accuracy": correct / max(1, total)}
+def evaluate(model: FWPModel, task: Task, config: TrainConfig) -> dict[str, Any]:
+    """``fastweights.train.metrics.evaluate`` on the run's fixed evaluation batches, drawn from
+    the task's held-out ``valid_split()`` where it has one (language models)."""
+    device = next(model.parameters()).device
+    held_out = task.valid_split() if hasattr(task, "valid_split") else task
+    return metrics.evaluate(
+        model, held_out, batch_size=config.batch_size, batches=config.eval_batches,
+        seed=config.seed + 1, device=device,
+    )  # fmt: skip
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
@@ -107,27 +126,36 @@ def train(
     resume: bool = False,
     log: Callable[[dict[str, Any]], None] | None = None,
 ) -> FWPModel:
-    """Train ``FWPModel(model_config)`` on ``task``; the run lives in ``run_dir``."""
+    """Train ``FWPModel(model_config)`` on ``task``; the run lives in ``run_dir``.
+
+    Under ``torchrun``, every rank calls this alike; rank 0 writes the run directory and calls
+    ``log``. Returns the trained model (unwrapped, in eval mode).
+    """
     run_dir = Path(run_dir)
     checkpoint = run_dir / CHECKPOINT
+    device = config.torch_device()
+    processes = join(config.parallel, device)
     if not resume and run_dir.exists() and any(run_dir.iterdir()):
         raise ValueError(f"run directory {run_dir} is not empty; pass resume=True to continue it")
-    with torch.random.fork_rng():  # the user's global RNG is left as it was
+    processes.barrier()  # nobody writes before everybody has looked
+    with torch.random.fork_rng(devices=[]):  # the user's global RNG is left as it was
         torch.manual_seed(config.seed)
         model = FWPModel(model_config)
+    model.to(device)
+    wrapped = processes.wrap(model)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        wrapped.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     generator = torch.Generator().manual_seed(config.seed)
     start = 0
     if resume:
         state = load_checkpoint(checkpoint)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        processes.load(wrapped, optimizer, state)
         generator.set_state(state["generator"])
         start = state["step"]
-        _truncate_metrics(run_dir / "metrics.jsonl", start)
-    else:
+        if processes.is_main:
+            _truncate_metrics(run_dir / "metrics.jsonl", start)
+    elif processes.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         described = {
             "task": {"name": type(task).__name__, **dataclasses.asdict(task)},  # type: ignore[call-overload]
@@ -137,35 +165,47 @@ def train(
         (run_dir / "config.json").write_text(json.dumps(described, indent=2, default=str))
 
     def record(entry: dict[str, Any]) -> None:
+        if not processes.is_main:
+            return
         with (run_dir / "metrics.jsonl").open("a") as sink:
             sink.write(json.dumps(entry) + "\n")
         if log is not None:
             log(entry)
 
-    model.train()
+    autocast = torch.autocast(
+        device.type, torch.bfloat16, enabled=device.type == "cuda" and config.bf16
+    )
+    wrapped.train()
     for step in range(start, config.steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
-        batch = task.sample(config.batch_size, generator)
-        result = score(task, batch, model(batch.x)[0])
-        if not torch.isfinite(result.loss):
+        batch = task.sample(config.batch_size, generator)  # the global batch, alike on all ranks
+        batch = Batch(*(processes.shard(t).to(device) for t in batch))
+        with autocast:
+            result = score(task, batch, wrapped(batch.x)[0].float())
+        loss = processes.mean(result.loss)
+        if not torch.isfinite(loss):
             raise FloatingPointError(
-                f"loss is {result.loss.item()} at step {step}; the last good checkpoint "
+                f"loss is {loss.item()} at step {step}; the last good checkpoint "
                 f"({checkpoint}) is kept"
             )
         optimizer.zero_grad(set_to_none=True)
         result.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        torch.nn.utils.clip_grad_norm_(wrapped.parameters(), config.grad_clip)
         optimizer.step()
-        entry = {"step": step + 1, "loss": result.loss.item(), "lr": learning_rate(step, config)}
+        entry = {
+            "step": step + 1, "loss": loss.item(), "lr": learning_rate(step, config),
+            "tokens": config.batch_size * batch.x.shape[1],  # this step's (global batch)
+        }  # fmt: skip
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
-            model.eval()
-            entry |= evaluate(model, task, config)
-            model.train()
-            _save(checkpoint, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(), "step": step + 1,
-            })  # fmt: skip
+            wrapped.eval()
+            with autocast:
+                entry |= evaluate(wrapped, task, config)
+            wrapped.train()
+            state = processes.state_dicts(wrapped, optimizer)
+            if processes.is_main:
+                _save(checkpoint, {**state, "generator": generator.get_state(), "step": step + 1})
+            processes.barrier()  # a resumed rank never reads a checkpoint still being written
         record(entry)
     model.eval()
     return model

@@ -35,4 +35,27 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
         "train": _TRAIN,
     },
     "copy-delta": {"task": ("copy", {}), "model": {**_SMALL, "mixer": "delta"}, "train": _TRAIN},
+    # character-level LM on the vendored Shakespeare (docs/tasks-lm.md); delta rule vs sum rule
+    "charlm-delta": {
+        "task": ("char_lm", {"corpus": "vendored", "seq_len": 128}),
+        "model": {"d_model": 128, "n_layers": 2, "n_heads": 4, "mixer": "delta"},
+        "train": {**_TRAIN, "steps": 2000, "warmup_steps": 100},
+    },
+    "charlm-sum": {
+        "task": ("char_lm", {"corpus": "vendored", "seq_len": 128}),
+        "model": {"d_model": 128, "n_layers": 2, "n_heads": 4, "mixer": "sum"},
+        "train": {**_TRAIN, "steps": 2000, "warmup_steps": 100},
+    },
+    # 5-way 1-shot sync-label few-shot on the font-rendered glyphs (docs/tasks-fewshot.md):
+    # SRWM vs DeltaNet as in Irie et al. 2022; 5 queries per episode for more signal per step
+    "fewshot-glyphs-srwm": {
+        "task": ("few_shot", {"source": "glyphs", "n_way": 5, "k_shot": 1, "n_queries": 5}),
+        "model": {**_SMALL, "mixer": "srwm"},
+        "train": _TRAIN,
+    },
+    "fewshot-glyphs-delta": {
+        "task": ("few_shot", {"source": "glyphs", "n_way": 5, "k_shot": 1, "n_queries": 5}),
+        "model": {**_SMALL, "mixer": "delta"},
+        "train": _TRAIN,
+    },
 }

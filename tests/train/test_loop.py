@@ -122,3 +122,28 @@ def test_learning_rate_warms_up_then_decays() -> None:
 def test_bad_train_configs(fields, match) -> None:
     with pytest.raises(ValueError, match=match):
         TrainConfig(**fields)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("parallel", "horovod"), ("device", "quantum"), ("device", "cuda:x")]
+)
+def test_bad_device_or_parallel_is_a_value_error(field: str, value: str) -> None:
+    with pytest.raises(ValueError, match=f"train.{field}"):
+        TrainConfig(**{field: value})
+
+
+def test_auto_device_is_the_cpu_without_a_gpu() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert TrainConfig().torch_device().type == expected
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_the_gpu_uses_bf16_autocast(tmp_path: Path) -> None:
+    seen = []
+    model = train(TASK, MODEL, TrainConfig(steps=2, batch_size=4, device="cuda", eval_every=2),
+                  tmp_path / "run")  # fmt: skip
+    hook = model.head.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    with torch.autocast("cuda", torch.bfloat16):
+        model(TASK.sample(2, torch.Generator().manual_seed(0)).x.cuda())
+    hook.remove()
+    assert next(model.parameters()).device.type == "cuda" and seen == [torch.bfloat16]

@@ -1,0 +1,76 @@
+"""Evaluation metrics over fixed batches: loss, accuracy, per-length accuracy, bits per char.
+
+- ``eval_loss``, ``eval_accuracy``: mean loss per batch, and the fraction of masked positions
+  predicted right (``fastweights.train.objective``);
+- ``eval_sequence_accuracy``: the fraction of sequences with every masked position right (how the
+  formal-language papers count a string as recognised);
+- ``eval_accuracy_by_length``: ``{length: accuracy}`` over the masked positions of the sequences
+  of each length, where a sequence's length is the position of its last masked token + 1 (the
+  input the model had to read); reported when the lengths vary, for length generalisation;
+- ``eval_bits_per_char``: ``eval_loss / ln 2`` for character-level language models (tasks that
+  declare ``char_level = True``): the cross-entropy in bits per predicted character.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from fastweights.tasks import Batch, Task
+from fastweights.train.objective import score
+
+
+def sequence_lengths(mask: Tensor) -> Tensor:
+    """``[B, T]`` mask -> ``[B]``: position of each row's last masked token + 1 (0 if none)."""
+    positions = torch.arange(1, mask.shape[1] + 1, device=mask.device)
+    return (mask * positions).amax(dim=1)
+
+
+def evaluate(
+    model: Callable[[Tensor], tuple[Tensor, Any]],
+    task: Task,
+    *,
+    batch_size: int,
+    batches: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
+    """Metrics of ``model`` on ``batches`` batches drawn from a generator seeded with ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
+    correct = total = sequences_right = sequences = 0
+    by_length: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # length -> [right, all]
+    with torch.no_grad():
+        for _ in range(batches):
+            batch = Batch(*(t.to(device) for t in task.sample(batch_size, generator)))
+            result = score(task, batch, model(batch.x)[0].float())
+            losses.append(result.loss.item())
+            correct += int(result.correct.sum())
+            total += result.correct.numel()
+            # the masked positions come row by row (nonzero order), so split them per row
+            per_row = batch.mask.sum(dim=1).tolist()
+            rows = result.correct.split(per_row)
+            lengths = sequence_lengths(batch.mask).tolist()
+            for row, length in zip(rows, lengths, strict=True):
+                if row.numel():
+                    sequences += 1
+                    sequences_right += bool(row.all())
+                    by_length[length][0] += int(row.sum())
+                    by_length[length][1] += row.numel()
+    metrics: dict[str, Any] = {
+        "eval_loss": sum(losses) / len(losses),
+        "eval_accuracy": correct / max(1, total),
+        "eval_sequence_accuracy": sequences_right / max(1, sequences),
+    }
+    if len(by_length) > 1:
+        metrics["eval_accuracy_by_length"] = {
+            str(n): right / count for n, (right, count) in sorted(by_length.items())
+        }
+    if getattr(task, "char_level", False):
+        metrics["eval_bits_per_char"] = metrics["eval_loss"] / math.log(2)
+    return metrics
