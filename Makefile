@@ -5,12 +5,13 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
 TORCH_SPEC ?= torch==$(TORCH_VERSION)
+EXTRAS ?= dev,plots,graph,triton
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fastweights-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo bench bench-quick test test-fast lint format clean
+.PHONY: help install demo bench bench-quick test test-fast lint format clean docs-images
 
 help:
 	@echo "make demo       the main job: fwp demo (sum rule vs delta rule, about a minute)"
@@ -19,13 +20,14 @@ help:
 	@echo "make test       whole test suite, slow tests included"
 	@echo "make test-fast  test suite without tests marked slow"
 	@echo "make lint       ruff check + ruff format --check"
+	@echo "make docs-images the pictures of docs/inspect.md from real runs (a few minutes)"
 	@echo "make format     ruff format + ruff check --fix"
 	@echo "make install    create $(VENV) and install the package (done by the targets above)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install '$(TORCH_SPEC)'
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(STAMP)
@@ -38,6 +40,9 @@ bench-quick: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ops.py
+
+docs-images: $(STAMP)
+	$(BIN)/python scripts/make_inspect_docs.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

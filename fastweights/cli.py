@@ -28,6 +28,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "fastweights.train.generate",
         "continue a text: fwp generate RUN --prompt TEXT",
     ),
+    ("inspect",): ("fastweights.analysis.inspect_command", "HTML report of a run's fast weights"),
 }
 
 # Help for the words that only group subcommands.
