@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from fastweights.bench.flops import FORM_ALGORITHM, MODES, op_flops
+from fastweights.bench.fla import FLA_FORMS, fla_rule
+from fastweights.bench.flops import MODES, algorithm, op_flops
 
 SDPA = "sdpa"  # the baseline's rule name in cases, records and the table
 
@@ -51,7 +52,7 @@ class Case:
     @property
     def uses_chunks(self) -> bool:
         """Whether `chunk_size` matters for this case (it is recorded only then)."""
-        return self.rule != SDPA and FORM_ALGORITHM.get(self.form) == "chunk"
+        return self.rule != SDPA and algorithm(self.rule, self.form) == "chunk"
 
     def family(self) -> tuple[object, ...]:
         """Everything but T: cases of one family differ only in length (for time estimates)."""
@@ -105,6 +106,8 @@ def build_call(
     `rule` is the registered rule object (None for SDPA); its call signature is
     `rule(q, k, v, beta, impl=..., initial_state=..., chunk_size=..., **gates) -> (o, state)`.
     """
+    if case.form in FLA_FORMS:  # fla's kernels behind the rule's call signature
+        rule = fla_rule(case.rule, case.form)
     grad = case.mode == "fwdbwd"
     state_dtype = torch.float64 if dtype == torch.float64 else torch.float32  # the rules' contract
     B, T, H, K, V = case.B, case.T, case.H, case.K, case.V

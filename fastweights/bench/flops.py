@@ -17,12 +17,28 @@ import math
 
 MODES = ("fwd", "fwdbwd")
 
-# Which algorithm's count a form is charged with.
-FORM_ALGORITHM = {"recurrent": "recurrent", "chunk": "chunk"}
+# Which algorithm's count a form is charged with. The Triton kernels and fla's kernels execute
+# somewhat different products (e.g. a forward-substitution inverse): they are charged the PyTorch
+# form's count, so their GFLOP/s is an effective rate, comparable across forms.
+FORM_ALGORITHM = {
+    "recurrent": "recurrent",
+    "chunk": "chunk",
+    "triton": "chunk",
+    "triton_recurrent": "recurrent",
+    "fla_chunk": "chunk",
+    "fla_recurrent": "recurrent",
+}
+# the sum rule has no chunk kernel: its "triton" form is the fused recurrent kernel
+RULE_FORM_ALGORITHM = {("sum", "triton"): "recurrent"}
 
 # Recurrent form, forward, per token per head, as a multiple of K·V.
 # sum: S += k vᵀ (2KV), o = Sᵀq (2KV). delta-type rules add the read-out Sᵀk before the write (2KV).
 RECURRENT_KV_FACTOR = {"sum": 4, "delta": 6, "gated_delta": 6, "oja": 6}
+
+
+def algorithm(rule: str, form: str) -> str | None:
+    """The algorithm ("chunk" or "recurrent") whose count `rule`'s `form` is charged with."""
+    return RULE_FORM_ALGORITHM.get((rule, form), FORM_ALGORITHM.get(form))
 
 
 def unit_lower_inverse_flops(n: int, block: int = 16) -> int:
@@ -122,10 +138,10 @@ def op_flops(
     if rule == "sdpa":
         fwd, bwd = sdpa_fwd(T, K, V), sdpa_bwd(T, K, V)
         count = B * H
-    elif FORM_ALGORITHM.get(form) == "recurrent" and rule in RECURRENT_KV_FACTOR:
+    elif algorithm(rule, form) == "recurrent" and rule in RECURRENT_KV_FACTOR:
         fwd, bwd = recurrent_fwd(rule, K, V), recurrent_bwd(rule, K, V)
         count = B * H * T
-    elif FORM_ALGORITHM.get(form) == "chunk" and rule in _CHUNK:
+    elif algorithm(rule, form) == "chunk" and rule in _CHUNK:
         fwd_fn, bwd_fn = _CHUNK[rule]
         fwd, bwd = fwd_fn(chunk_size, K, V), bwd_fn(chunk_size, K, V)
         count = B * H * math.ceil(T / chunk_size)

@@ -234,6 +234,7 @@ def machine_info(device: torch.device) -> dict[str, object]:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "triton": _version("triton"),
+        "fla": _version("fla-core"),  # fla's kernels (flash-linear-attention), when installed
         "numpy": _version("numpy"),
         "python": platform.python_version(),
         "commit": git_commit(),

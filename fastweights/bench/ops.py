@@ -19,6 +19,7 @@ import torch
 
 from fastweights.bench import table
 from fastweights.bench.cases import Case, sdpa_case
+from fastweights.bench.fla import FLA_FORMS, FLA_FUNCTIONS, NO_BACKWARD, fla_available
 from fastweights.bench.flops import MODES
 from fastweights.bench.measure import machine_info
 from fastweights.bench.presets import PRESETS
@@ -119,11 +120,13 @@ def _grid(
     unknown = [name for name in rules if name not in RULES]
     if unknown:
         raise ValueError(f"--rules: unknown {unknown}; registered rules: {tuple(RULES)}")
-    offered = {form for name in rules for form in RULES[name].forms}
+    offers = {name: _offered(RULES[name], device) for name in rules}
+    offered = set().union(*offers.values())
     forms = _list("forms", args.forms) if args.forms else sorted(offered)
     if args.forms and (missing := [form for form in forms if form not in offered]):
         raise ValueError(
-            f"--forms: {missing} offered by none of {rules}; they offer {sorted(offered)}"
+            f"--forms: {missing} offered by none of {rules} on {device.type}; they offer "
+            f"{sorted(offered)} (the Triton and fla forms need --device cuda)"
         )
     modes = _list("mode", args.mode) if args.mode else list(MODES)
     if bad := [mode for mode in modes if mode not in MODES]:
@@ -138,17 +141,34 @@ def _grid(
     notes, pairs = [], []
     for name in rules:
         for form in forms:
-            if form not in RULES[name].forms:
-                notes.append(f"note: {name} has no {form!r} form; not measured")
+            if form not in offers[name]:
+                notes.append(f"note: {name} has no {form!r} form here; not measured")
             else:
                 pairs.append((name, form))
     cases = []
     for mode in modes:  # T ascending within each family, so larger T are estimated from smaller
         for T in lengths:
-            cases += [Case(name, form, mode, B, T, H, D, D, chunk_size) for name, form in pairs]
+            cases += [
+                Case(name, form, mode, B, T, H, D, D, chunk_size)
+                for name, form in pairs
+                if not (mode == "fwdbwd" and (name, form) in NO_BACKWARD)
+            ]
             if not args.no_sdpa:
                 cases.append(sdpa_case(mode, B, T, H, D))
+    if "fwdbwd" in modes and (skipped := sorted(set(pairs) & NO_BACKWARD)):
+        notes.append(f"note: {skipped} have no backward; fwd only")
     return cases, notes
+
+
+def _offered(rule: object, device: torch.device) -> set[str]:
+    """The forms of `rule` that run on `device`: the PyTorch forms; on CUDA also the Triton
+    kernels and, where fla is installed, fla's kernels."""
+    forms = set(rule.forms)
+    if device.type == "cuda":
+        forms |= set(rule.kernels)
+        if fla_available():
+            forms |= {form for form in FLA_FORMS if (rule.name, form) in FLA_FUNCTIONS}
+    return forms
 
 
 def plan(args: argparse.Namespace) -> tuple[list[Case], Settings, list[str]]:

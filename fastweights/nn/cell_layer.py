@@ -124,9 +124,10 @@ class CellLayer(nn.Module):
             f for f in ("fused", "chunk", "parallel", "split", "lean") if f in self.cell.forms
         ]
         self.impl = impl or (faster[0] if faster else "recurrent")
-        if self.impl not in self.cell.forms:
+        available = [*self.cell.forms, *self.cell.kernels]  # kernels: e.g. impl="triton"
+        if self.impl not in available:
             raise ValueError(
-                f"cell {cell!r} has no {self.impl!r} form; available: {', '.join(self.cell.forms)}"
+                f"cell {cell!r} has no {self.impl!r} form; available: {', '.join(available)}"
             )
         generator = torch.Generator().manual_seed(seed)  # the initial state's own init
         self.project = CellProjection(d_model, n_heads, d_head, spec)

@@ -104,9 +104,10 @@ class FastWeightLayer(nn.Module):
         default_map, default_norm, default_beta = RULE_DEFAULTS[rule]
         self.rule = RULES[rule]
         self.impl = impl or ("chunk" if "chunk" in self.rule.forms else "recurrent")
-        if self.impl not in self.rule.forms:
+        available = [*self.rule.forms, *self.rule.kernels]  # kernels: impl="triton", ...
+        if self.impl not in available:
             raise ValueError(
-                f"rule {rule!r} has no {self.impl!r} form; available: {', '.join(self.rule.forms)}"
+                f"rule {rule!r} has no {self.impl!r} form; available: {', '.join(available)}"
             )
         self.chunk_size = chunk_size
         d_head = d_model // n_heads

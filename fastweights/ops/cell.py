@@ -22,7 +22,7 @@ contract tests, the benchmarks and the docs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -130,12 +130,15 @@ class Cell:
     step: CellStep
     forms: Mapping[str, Callable[..., tuple[Tensor, Tree]]]
     example: Callable[..., tuple[Tree, Tree, Tree]]
+    # forms that run only where their kernels do (Triton: CUDA, or the CPU interpreter), own
+    # their precision (float32 state), and stay out of the fp64 contract that ``forms`` keep
+    kernels: Mapping[str, Callable[..., tuple[Tensor, Tree]]] = field(default_factory=dict)
 
     def __call__(
         self, x: Tree, state: Tree, params: Tree = None, *, impl: str
     ) -> tuple[Tensor, Tree]:
-        if impl not in self.forms:
-            raise ValueError(
-                f"cell {self.name!r} has no {impl!r} form; available: {', '.join(self.forms)}"
-            )
-        return self.forms[impl](x, state, params)
+        form = self.forms.get(impl) or self.kernels.get(impl)
+        if form is None:
+            available = ", ".join([*self.forms, *self.kernels])
+            raise ValueError(f"cell {self.name!r} has no {impl!r} form; available: {available}")
+        return form(x, state, params)

@@ -28,4 +28,22 @@ def step(S: Tensor, q_t: Tensor, k_t: Tensor, v_t: Tensor, beta_t: Tensor) -> tu
     return (q_t.unsqueeze(-2) @ S).squeeze(-2), S
 
 
-delta_rule = LearningRule("delta", step, {"recurrent": recurrent(step), "chunk": chunk_delta})
+def triton_chunk(*args: Tensor, **options: Tensor | int | float) -> tuple[Tensor, Tensor]:
+    """The chunkwise Triton kernels (also gated: ``g=``); imported on first use."""
+    from fastweights.ops.triton import forms
+
+    return forms.delta_chunk(*args, **options)
+
+
+def triton_recurrent(*args: Tensor, **options: Tensor | int | float) -> tuple[Tensor, Tensor]:
+    """The fused recurrent Triton kernel (also gated: ``g=``); imported on first use."""
+    from fastweights.ops.triton import forms
+
+    return forms.delta_recurrent(*args, **options)
+
+
+# shared with gated_delta
+KERNELS = {"triton": triton_chunk, "triton_recurrent": triton_recurrent}
+delta_rule = LearningRule(
+    "delta", step, {"recurrent": recurrent(step), "chunk": chunk_delta}, kernels=KERNELS
+)

@@ -26,5 +26,6 @@ def step(
 
 
 gated_delta_rule = LearningRule(
-    "gated_delta", step, {"recurrent": recurrent(step), "chunk": chunk_delta}, gates=("g",)
-)
+    "gated_delta", step, {"recurrent": recurrent(step), "chunk": chunk_delta}, gates=("g",),
+    kernels=delta.KERNELS,
+)  # fmt: skip

@@ -4,7 +4,8 @@
 **gates) -> Output(o, state)`` checks the inputs, owns the precision (autocast off; float32
 compute and state, float64 kept; output in the input dtype), resolves the query scale, unpacks
 variable-length batches, and runs the form the caller named. There is no fallback: a form the
-rule lacks is an error.
+rule lacks is an error. Kernel forms (``kernels``, the Triton kernels) own their input precision:
+the inputs reach them in the caller's dtypes (bf16/fp16 stay so), with a float32 state.
 
 Layouts: ``q, k: [B, T, H, K]``, ``v: [B, T, H, V]``, ``beta: [B, T, H]`` (or ``[B, T, H, V]``),
 gates ``[B, T, H]``, state ``S: [B, H, K, V]`` (``S = Wᵀ`` of the papers, so ``o_t = S_tᵀ q_t``).
@@ -13,7 +14,7 @@ gates ``[B, T, H]``, state ``S: [B, H, K, V]`` (``S = Wᵀ`` of the papers, so `
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 import torch
@@ -97,6 +98,9 @@ class LearningRule:
     forms: Mapping[str, Form]
     gates: tuple[str, ...] = ()
     per_channel_beta: bool = True
+    # forms that own their input precision and run only where their kernels do (e.g. CUDA);
+    # kept apart from ``forms``, the PyTorch forms held to the fp64 contract on any device
+    kernels: Mapping[str, Form] = field(default_factory=dict)
 
     def __call__(
         self,
@@ -112,10 +116,10 @@ class LearningRule:
         cu_seqlens: Tensor | None = None,
         **gates: Tensor,
     ) -> Output:
-        if impl not in self.forms:
-            raise ValueError(
-                f"rule {self.name!r} has no {impl!r} form; available: {', '.join(self.forms)}"
-            )
+        form = self.forms.get(impl) or self.kernels.get(impl)
+        if form is None:
+            available = ", ".join([*self.forms, *self.kernels])
+            raise ValueError(f"rule {self.name!r} has no {impl!r} form; available: {available}")
         unknown = sorted(set(gates) - set(self.gates))
         missing = sorted(set(self.gates) - set(gates))
         if unknown or missing:
@@ -135,19 +139,18 @@ class LearningRule:
         dtype = torch.float64 if out_dtype == torch.float64 else torch.float32
         scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
         with torch.autocast(q.device.type, enabled=False):
-            q, k, v, beta = (x.to(dtype) for x in (q, k, v, beta))
-            gates = {name: gate.to(dtype) for name, gate in gates.items()}
+            if impl in self.forms:  # a kernel form takes its inputs as they come
+                q, k, v, beta = (x.to(dtype) for x in (q, k, v, beta))
+                gates = {name: gate.to(dtype) for name, gate in gates.items()}
             if lengths is not None:
                 q, k, v, beta = (_pack_to_batch(x, lengths) for x in (q, k, v, beta))
                 gates = {name: _pack_to_batch(gate, lengths) for name, gate in gates.items()}
             if initial_state is None:
                 B, _, H, K = q.shape
-                state = q.new_zeros(B, H, K, v.shape[-1])
+                state = q.new_zeros(B, H, K, v.shape[-1], dtype=dtype)
             else:
                 state = initial_state.to(dtype)
-            o, state = self.forms[impl](
-                q, k, v, beta, state, chunk_size=chunk_size, scale=scale, **gates
-            )
+            o, state = form(q, k, v, beta, state, chunk_size=chunk_size, scale=scale, **gates)
             if lengths is not None:
                 o = _batch_to_pack(o, lengths)
         return Output(o.to(out_dtype), state)

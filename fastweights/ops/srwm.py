@@ -21,6 +21,9 @@ before the cell, like every per-token transform.
 matrices, runs two matrix-vector products and one rank-one update per token, and has a backward
 that reverts updates instead of storing every ``W_t`` (``fastweights.ops.srwm_fused``).
 
+**Kernel form** (``kernels``): ``triton``, the fused recurrent Triton kernel with the same
+reverting backward (``fastweights.ops.triton.srwm``; float32 state; CUDA, or the CPU interpreter).
+
 **Fake SR** (``fake_step``): the ablation with a static output matrix and no self-modification,
 ``y_t = W_y x_t``; the state passes through unchanged.
 """
@@ -110,7 +113,24 @@ def fake_parallel(x: Tensor, state: State, params: None = None) -> tuple[Tensor,
     return (state.W_y.unsqueeze(1) @ x.unsqueeze(-1)).squeeze(-1), state
 
 
-cell = Cell("srwm", step, {"recurrent": recurrent(step), "fused": fused}, example)
+def triton(x: Tensor, state: State, params: None = None) -> tuple[Tensor, State]:
+    """The fused recurrent Triton kernel (``fastweights.ops.triton.srwm``, imported on first call).
+
+    ``x`` float32/float16/bfloat16, the state float32; CUDA, or CPU under ``TRITON_INTERPRET=1``.
+    """
+    from fastweights.ops.triton.srwm import srwm_triton
+
+    y, *final = srwm_triton(x, *state)
+    return y, State(*final)
+
+
+cell = Cell(
+    "srwm",
+    step,
+    {"recurrent": recurrent(step), "fused": fused},
+    example,
+    kernels={"triton": triton},
+)
 fake_cell = Cell(
     "fake_srwm", fake_step, {"recurrent": recurrent(fake_step), "parallel": fake_parallel}, example
 )

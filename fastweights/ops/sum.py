@@ -108,4 +108,15 @@ def chunk(
     return o, S.view(B, H, K, -1)
 
 
-sum_rule = LearningRule("sum", step, {"recurrent": recurrent(step), "chunk": chunk})
+def triton_recurrent(*args: Tensor, **options: Tensor | int | float) -> tuple[Tensor, Tensor]:
+    """The fused recurrent Triton kernel; ``fastweights.ops.triton`` is imported on first use."""
+    from fastweights.ops.triton import forms
+
+    return forms.sum_recurrent(*args, **options)
+
+
+# "triton" names the fastest kernel form of each rule: for the sum rule, the recurrent one
+sum_rule = LearningRule(
+    "sum", step, {"recurrent": recurrent(step), "chunk": chunk},
+    kernels={"triton": triton_recurrent, "triton_recurrent": triton_recurrent},
+)  # fmt: skip

@@ -157,3 +157,9 @@ def test_srnet1993_layer_learns_its_initial_weights_but_not_its_addresses() -> N
         set(codes.unique().tolist()) == {0.0, 1.0}
         and codes.shape[0] == codes.unique(dim=0).shape[0]
     )
+
+
+def test_a_layer_takes_a_cells_kernel_form_and_names_it_when_asked_for_a_missing_one() -> None:
+    assert CellLayer(16, 2, cell="srwm", impl="triton").impl == "triton"  # built, not run
+    with pytest.raises(ValueError, match="available: recurrent, fused, triton"):
+        CellLayer(16, 2, cell="srwm", impl="chunk")

@@ -1,0 +1,73 @@
+"""The Triton forms of the learning rules, as ``LearningRule`` kernel forms.
+
+A form gets the rule's checked inputs in the caller's dtypes (float32, bfloat16, float16; the
+state float32; varlen batches already unpacked by padding) and returns ``(o, S)``, ``o`` in the
+dtype of ``v``. Names the rules register:
+
+* ``"triton"``: the chunkwise kernels for ``delta`` and ``gated_delta``; the fused recurrent kernel
+  for ``sum`` (which has no chunk kernel);
+* ``"triton_recurrent"``: the fused recurrent kernels of all three.
+
+Per-channel rates ``β [B, T, H, V]``: the recurrent kernels take them as they are (value channels
+never mix); the chunk form runs value channel ``j`` of head ``h`` as head ``h·V + j`` with
+``V = 1``, as the PyTorch chunk form does.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from fastweights.ops.triton import library
+from fastweights.ops.triton.chunk import check_chunk_kernel_shapes
+from fastweights.ops.triton.common import check_kernel_inputs
+
+
+def _checked(rule: str, *tensors: Tensor | None) -> list[Tensor | None]:
+    given = [x for x in tensors if x is not None]
+    check_kernel_inputs(rule, *given)
+    return [None if x is None else x.contiguous() for x in tensors]
+
+
+def sum_recurrent(
+    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, state: Tensor, *, chunk_size: int, scale: float
+) -> tuple[Tensor, Tensor]:
+    """The sum rule, fused recurrent kernel (``chunk_size`` does not apply)."""
+    q, k, v, beta = _checked("sum", q, k, v, beta)
+    o, S, _ = library.recurrent_fwd(q, k, v, beta, None, state.contiguous(), scale, False)
+    return o, S
+
+
+def delta_recurrent(
+    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, state: Tensor, *, chunk_size: int,
+    scale: float, g: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """The (gated, with ``g``) delta rule, fused recurrent kernel."""
+    rule = "delta" if g is None else "gated_delta"
+    q, k, v, beta, g = _checked(rule, q, k, v, beta, g)
+    o, S, _ = library.recurrent_fwd(q, k, v, beta, g, state.contiguous(), scale, True)
+    return o, S
+
+
+def delta_chunk(
+    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, state: Tensor, *, chunk_size: int,
+    scale: float, g: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """The (gated, with ``g``) delta rule, chunkwise kernels."""
+    rule = "delta" if g is None else "gated_delta"
+    B, T, H, K = q.shape
+    V = v.shape[-1]
+    check_chunk_kernel_shapes(rule, K, chunk_size)
+    if beta.dim() == 4:
+        # per-channel rates: [B, T, H, D] -> [B, T, H·V, D], value channel j of head h its own head
+        def per_channel(x: Tensor) -> Tensor:
+            return x.unsqueeze(3).expand(B, T, H, V, *x.shape[3:]).reshape(B, T, H * V, -1)
+
+        o, S = delta_chunk(
+            per_channel(q), per_channel(k), v.reshape(B, T, H * V, 1), beta.reshape(B, T, H * V),
+            state.mT.reshape(B, H * V, K, 1), chunk_size=chunk_size, scale=scale,
+            g=None if g is None else per_channel(g.unsqueeze(-1)).squeeze(-1),
+        )  # fmt: skip
+        return o.reshape(B, T, H, V), S.reshape(B, H, V, K).mT
+    q, k, v, beta, g = _checked(rule, q, k, v, beta, g)
+    o, S, *_ = library.chunk_fwd(q, k, v, beta, g, state.contiguous(), scale, chunk_size)
+    return o, S
