@@ -19,6 +19,7 @@ from fastweights import __version__
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "ops"): ("fastweights.bench.ops", "time the forms of the learning rules"),
     ("bench", "mixers"): ("fastweights.bench.mixers", "time forward+backward of every mixer"),
+    ("bench", "efficacy"): ("fastweights.bench.efficacy.command", "the papers' findings, seeded"),
     ("presets",): ("fastweights.models.report", "parameter counts of the model presets"),
     ("list",): ("fastweights.listing", "registered names, one per line: rules|cells|mixers|..."),
     ("train",): ("fastweights.train.command", "train a run preset: fwp train PRESET --out DIR"),

@@ -39,12 +39,12 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
     "charlm-delta": {
         "task": ("char_lm", {"corpus": "vendored", "seq_len": 128}),
         "model": {"d_model": 128, "n_layers": 2, "n_heads": 4, "mixer": "delta"},
-        "train": {**_TRAIN, "steps": 2000, "warmup_steps": 100},
+        "train": {**_TRAIN, "steps": 1000, "warmup_steps": 100},
     },
     "charlm-sum": {
         "task": ("char_lm", {"corpus": "vendored", "seq_len": 128}),
         "model": {"d_model": 128, "n_layers": 2, "n_heads": 4, "mixer": "sum"},
-        "train": {**_TRAIN, "steps": 2000, "warmup_steps": 100},
+        "train": {**_TRAIN, "steps": 1000, "warmup_steps": 100},
     },
     # 5-way 1-shot sync-label few-shot on the font-rendered glyphs (docs/tasks-fewshot.md):
     # SRWM vs DeltaNet as in Irie et al. 2022; 5 queries per episode for more signal per step
