@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from fastweights.analysis.plots_base import (
-    DIVERGING,
     head_position,
     new_figure,
     pick_layer,
     pick_steps,
+    show_matrix,
     step_labels,
     symmetric_limit,
 )
@@ -69,19 +69,8 @@ def weights_gif(
     axes = figure.subplots(1, len(heads), squeeze=False)[0]
     images = []
     for axis, head, pos in zip(axes, heads, range(len(heads)), strict=True):
-        images.append(
-            axis.imshow(
-                weights[frames_at[0], pos],
-                cmap=DIVERGING,
-                vmin=-limit,
-                vmax=limit,
-                aspect="auto",
-                interpolation="nearest",
-            )
-        )
+        images.append(show_matrix(axis, weights[frames_at[0], pos], limit))
         axis.set_title(f"head {head}", fontsize=8)
-        axis.set_xticks([])
-        axis.set_yticks([])
     figure.colorbar(images[-1], ax=list(axes), shrink=0.8)
     figure.subplots_adjust(left=0.04, right=0.84, top=0.8, bottom=0.28, wspace=0.08)
     title = figure.suptitle("", fontsize=9)

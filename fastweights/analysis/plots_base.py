@@ -107,6 +107,17 @@ def series_width(n_steps: int, *, extra: float = 2.0) -> float:
     return min(16.0, max(7.5, 0.16 * n_steps + extra))
 
 
+def show_matrix(axis: Any, matrix: np.ndarray, limit: float, **options: Any) -> Any:
+    """``matrix`` as an image on the diverging scale ``[-limit, limit]``, without ticks."""
+    image = axis.imshow(
+        matrix, cmap=DIVERGING, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest",
+        **options,
+    )  # fmt: skip
+    axis.set_xticks([])
+    axis.set_yticks([])
+    return image
+
+
 def symmetric_limit(*arrays: np.ndarray) -> float:
     """One colour limit for signed arrays: the largest magnitude (1 when all are zero)."""
     peak = max((float(np.abs(a).max()) for a in arrays if a.size), default=0.0)

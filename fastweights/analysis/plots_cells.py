@@ -23,13 +23,13 @@ import numpy as np
 
 from fastweights.analysis.measures import update_norm
 from fastweights.analysis.plots_base import (
-    DIVERGING,
     SEQUENTIAL,
     head_position,
     new_figure,
     pick_layer,
     pick_steps,
     series_width,
+    show_matrix,
     step_labels,
     symmetric_limit,
     token_ticks,
@@ -95,16 +95,7 @@ def srwm_submatrices(
         image = None
         for j, col in enumerate(cols):
             axis = grid[i, j]
-            image = axis.imshow(
-                change[col],
-                cmap=DIVERGING,
-                vmin=-limit,
-                vmax=limit,
-                aspect="auto",
-                interpolation="nearest",
-            )
-            axis.set_xticks([])
-            axis.set_yticks([])
+            image = show_matrix(axis, change[col], limit)
             if i == 0:
                 axis.set_title(f"t={int(rec.steps[col])} {labels[col]}", fontsize=7)
         grid[i, 0].set_ylabel(name, fontsize=8)
@@ -194,15 +185,7 @@ def srnet_reads_writes(
     grid = panels["grid"]
     change = W[-1] - W[0]
     limit = symmetric_limit(change)
-    grid.imshow(
-        change,
-        cmap=DIVERGING,
-        vmin=-limit,
-        vmax=limit,
-        aspect="auto",
-        interpolation="nearest",
-        alpha=0.6,
-    )
+    show_matrix(grid, change, limit, alpha=0.6)
     for name, bits, marker in (("read", ana, "o"), ("written", mod, "x")):
         index, _ = decode_address(bits)
         inside = index < R * N  # codes past the last connection address nothing

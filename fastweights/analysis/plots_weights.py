@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from fastweights.analysis.plots_base import (
-    DIVERGING,
     head_position,
     new_figure,
     pick_layer,
     pick_steps,
+    show_matrix,
     step_labels,
     symmetric_limit,
 )
@@ -102,16 +102,7 @@ def weight_heatmaps(
     for i, (head, row) in enumerate(zip(heads, range(len(rows)), strict=True)):
         for j, col in enumerate(cols):
             axis = grid[i, j]
-            image = axis.imshow(
-                weights[col, row],
-                cmap=DIVERGING,
-                vmin=-limit,
-                vmax=limit,
-                aspect="auto",
-                interpolation="nearest",
-            )
-            axis.set_xticks([])
-            axis.set_yticks([])
+            image = show_matrix(axis, weights[col, row], limit)
             if i == 0:
                 axis.set_title(f"t={int(rec.steps[col])} {labels[col]}", fontsize=7)
             if j == 0:
@@ -152,27 +143,12 @@ def filmstrip(
     for j, col in enumerate(cols):
         up, down = grid[0, j], grid[1, j]
         if known[col]:
-            top = up.imshow(
-                deltas[col],
-                cmap=DIVERGING,
-                vmin=-d_limit,
-                vmax=d_limit,
-                aspect="auto",
-                interpolation="nearest",
-            )
+            top = show_matrix(up, deltas[col], d_limit)
         else:
+            up.set_xticks([])
+            up.set_yticks([])
             up.text(0.5, 0.5, "W_0\nnot\nrecorded", ha="center", va="center", fontsize=7)
-        bottom = down.imshow(
-            weights[col],
-            cmap=DIVERGING,
-            vmin=-w_limit,
-            vmax=w_limit,
-            aspect="auto",
-            interpolation="nearest",
-        )
-        for axis in (up, down):
-            axis.set_xticks([])
-            axis.set_yticks([])
+        bottom = show_matrix(down, weights[col], w_limit)
         up.set_title(f"t={int(rec.steps[col])}", fontsize=7)
         down.set_xlabel(labels[col], fontsize=7, rotation=60)
     grid[0, 0].set_ylabel("update ΔW", fontsize=8)
