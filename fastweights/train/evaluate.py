@@ -1,8 +1,10 @@
 """``fwp eval RUN [--test-split]``: evaluate a run's checkpoint on its task.
 
 The task, the model and the evaluation settings come from the run's ``config.json``; the weights
-from its ``checkpoint.pt``. ``--test-split`` evaluates on the task's longer test lengths where the
-task has them (``test_split()``: formal languages, copy/reverse), for length generalisation.
+from its ``checkpoint.pt``. Without ``--test-split`` it reads what the run's evaluations read (the
+validation split of a language model, fresh batches of a generated task); ``--test-split`` reads
+the task's ``test_split()``: longer strings (formal languages, copy/reverse) for length
+generalisation, held-out text or alphabets.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from fastweights.models import FWPModel, ModelConfig
 from fastweights.tasks import TASKS, Task
-from fastweights.train.loop import CHECKPOINT, TrainConfig, evaluate, load_checkpoint
+from fastweights.train.loop import CHECKPOINT, TrainConfig, evaluate, load_checkpoint, validation
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         if not hasattr(task, "test_split"):
             raise ValueError(f"{type(task).__name__} has no test split")
         task = task.test_split()
+    else:
+        task = validation(task)  # what the run's own evaluations read
     result = evaluate(model, task, config)
     split = "test" if args.test_split else "train-length"
     print(f"{args.run} ({split}): eval loss {result['eval_loss']:.4f}  "

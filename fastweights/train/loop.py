@@ -83,13 +83,17 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return 0.5 * config.lr * (1 + math.cos(math.pi * (step - config.warmup_steps) / span))
 
 
+def validation(task: Task) -> Task:
+    """What a run evaluates on: the task's held-out ``valid_split()`` where it has one (language
+    models: text the model never trains on), else the task itself (fresh generated batches)."""
+    return task.valid_split() if hasattr(task, "valid_split") else task
+
+
 def evaluate(model: FWPModel, task: Task, config: TrainConfig) -> dict[str, Any]:
-    """``fastweights.train.metrics.evaluate`` on the run's fixed evaluation batches, drawn from
-    the task's held-out ``valid_split()`` where it has one (language models)."""
+    """``fastweights.train.metrics.evaluate`` on the run's fixed evaluation batches of ``task``."""
     device = next(model.parameters()).device
-    held_out = task.valid_split() if hasattr(task, "valid_split") else task
     return metrics.evaluate(
-        model, held_out, batch_size=config.batch_size, batches=config.eval_batches,
+        model, task, batch_size=config.batch_size, batches=config.eval_batches,
         seed=config.seed + 1, device=device,
     )  # fmt: skip
 
@@ -200,7 +204,7 @@ def train(
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             wrapped.eval()
             with autocast:
-                entry |= evaluate(wrapped, task, config)
+                entry |= evaluate(wrapped, validation(task), config)
             wrapped.train()
             state = processes.state_dicts(wrapped, optimizer)
             if processes.is_main:

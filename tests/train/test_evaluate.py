@@ -32,3 +32,19 @@ def test_eval_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture)
     (tmp_path / "bad" / "config.json").write_text("{not json")
     assert main(["eval", str(tmp_path / "bad")]) == 2
     assert "not a valid run config" in capsys.readouterr().err
+
+
+def test_a_language_model_is_scored_on_validation_then_on_test_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "lm"
+    assert main(["train", "charlm-delta", "--out", str(run), "--task.seq_len=16", *SHORT]) == 0
+    last = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 0
+    validation = capsys.readouterr().out
+    assert f"eval loss {last['eval_loss']:.4f}" in validation
+    assert f"bits per char {last['eval_bits_per_char']:.4f}" in validation
+    assert main(["eval", str(run), "--test-split"]) == 0
+    test = capsys.readouterr().out
+    assert "(test)" in test and f"eval loss {last['eval_loss']:.4f}" not in test
