@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         task = validation(task)  # what the run's own evaluations read
     result = evaluate(model, task, config)
-    split = "test" if args.test_split else "train-length"
+    split = "test" if args.test_split else "validation"
     print(f"{args.run} ({split}): eval loss {result['eval_loss']:.4f}  "
           f"eval accuracy {result['eval_accuracy']:.4f}  "
           f"sequence accuracy {result['eval_sequence_accuracy']:.4f}")  # fmt: skip
