@@ -122,6 +122,11 @@ CELL_MATRICES: dict[str, Callable[[dict[str, Tensor], dict[str, int]], Matrix]] 
 }
 
 
+def cell_family(name: str) -> str:
+    """The cell a layer's cell name is a variant of (``fwp1991_tanh`` is an ``fwp1991``)."""
+    return "fwp1991" if name.startswith("fwp1991") else name
+
+
 def cell_matrix(
     name: str, state: dict[str, Tensor], sizes: dict[str, int]
 ) -> tuple[Tensor | None, dict[str, Any]]:
@@ -130,7 +135,7 @@ def cell_matrix(
     ``state``: the stacked state fields ``[T', H, ...]`` (the 1993 net's unit groups are added to
     it); ``sizes``: the last dim of each input field and ``"out"``, the cell's output size.
     """
-    family = "fwp1991" if name.startswith("fwp1991") else name
+    family = cell_family(name)
     if family not in CELL_MATRICES:
         return None, {"weights": f"no main fast matrix is defined for cell {name!r}; see state"}
     return CELL_MATRICES[family](state, sizes)

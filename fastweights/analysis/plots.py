@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fastweights.analysis.cell_matrices import cell_family
+from fastweights.analysis.measures import consecutive
 from fastweights.analysis.plots_attention import attention_matrices, has_attention
 from fastweights.analysis.plots_base import png_bytes
 from fastweights.analysis.plots_cells import (
@@ -35,7 +37,7 @@ from fastweights.analysis.plots_graph import graph_view
 from fastweights.analysis.plots_series import beta_strip, measure_series, traffic_heatmap
 from fastweights.analysis.plots_weights import filmstrip, weight_heatmaps
 from fastweights.analysis.recording import LayerRecording, Recording
-from fastweights.analysis.traffic import CELL_QUERIES
+from fastweights.analysis.traffic import CELL_QUERIES, READS_BEFORE_WRITE
 
 Draw = Callable[[Recording, int, Sequence[Recording]], Any]
 
@@ -55,8 +57,9 @@ def _has_weights(layer: LayerRecording) -> bool:
 
 
 def _has_traffic(layer: LayerRecording) -> bool:
-    cell = str(layer.meta.get("cell", ""))
-    family = "fwp1991" if cell.startswith("fwp1991") else cell
+    family = cell_family(str(layer.meta.get("cell", "")))
+    if family in READS_BEFORE_WRITE and not consecutive(layer):
+        return False  # its step t reads W_(t-1): needs every step
     return layer.weights is not None and (layer.kind == "rule" or family in CELL_QUERIES)
 
 

@@ -10,7 +10,10 @@ At step t the fast net computes ``o_t = W_t x_t`` (``x_t``: the query it reads).
 Each is a time × unit array per head, the picture of which units the fast net routes through
 and when. ``layer_traffic`` reads a ``LayerRecording``: rules read their query ``q``; cells
 whose main matrix multiplies a recorded input read that input (the SRWM family and the 1991
-FWP read ``x``, the Delta RNN and Delta-Delta nets ``q``).
+FWP read ``x``, the Delta RNN and Delta-Delta nets ``q``). The SRWM family reads its input
+*before* its write (``y_t = W_{t−1} x_t``), so its step t routes through the weights kept at step
+t − 1: it needs every step recorded, and its first step (the initial matrix is not recorded) is
+NaN.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fastweights.analysis.measures import as_array
+from fastweights.analysis.cell_matrices import cell_family
+from fastweights.analysis.measures import as_array, consecutive
 from fastweights.analysis.recording import LayerRecording
 
 # the input a cell's main matrix multiplies (see fastweights.analysis.cell_matrices)
@@ -31,6 +35,8 @@ CELL_QUERIES = {
     "delta_rnn": "q",
     "delta_delta": "q",
 }
+
+READS_BEFORE_WRITE = ("srwm", "fake_srwm", "sr_delta")  # y_t = W_{t−1} x_t
 
 
 class Traffic(NamedTuple):
@@ -65,11 +71,18 @@ def layer_traffic(layer: LayerRecording) -> Traffic:
         field = "q"
     else:
         cell = layer.meta.get("cell", layer.mixer)
-        family = "fwp1991" if cell.startswith("fwp1991") else cell
+        family = cell_family(cell)
         if family not in CELL_QUERIES:
             raise ValueError(
                 f"no recorded input is what {cell!r}'s main matrix reads; traffic is defined for "
                 f"rules and the cells {sorted(CELL_QUERIES)}"
             )
         field = CELL_QUERIES[family]
+        if family in READS_BEFORE_WRITE:
+            if not consecutive(layer):
+                raise ValueError(
+                    f"{cell!r} reads W_(t-1) at step t: record every step (every=1) for traffic"
+                )
+            unknown = np.full_like(layer.weights[:1], np.nan)  # W_(-1): not recorded
+            return traffic(np.concatenate([unknown, layer.weights[:-1]]), layer.inputs[field])
     return traffic(layer.weights, layer.inputs[field])

@@ -24,21 +24,20 @@ def test_shapes_must_match():
         traffic(np.zeros((2, 1, 3, 4)), np.zeros((2, 1, 3)))
 
 
-@pytest.mark.parametrize("mixer", ["delta", "dpfp", "srwm", "fwp1991", "delta_rnn"])
+@pytest.mark.parametrize("mixer", ["delta", "dpfp", "fwp1991", "delta_rnn"])
 def test_recorded_traffic_carries_the_output(mixer, make_model, make_tokens):
     layer = record(make_model(mixer), make_tokens(1, 5), every=2).layers[1]
     result = layer_traffic(layer)
     T, H, V, K = layer.weights.shape
     assert result.edges.shape == (T, H, V, K) and result.targets.shape == (T, H, V)
     np.testing.assert_allclose(result.total, result.sources.sum(-1), rtol=1e-10)
-    if mixer in ("delta", "dpfp", "fwp1991", "delta_rnn"):
-        # o_t = W_t q_t: the signed traffic into each output unit is the layer's output (for the
-        # Delta RNN the feed-forward part, which the output adds to the recurrent one)
-        query = layer.inputs["x" if mixer == "fwp1991" else "q"]
-        signed = np.einsum("thvk,thk->thv", layer.weights, query)
-        if mixer != "delta_rnn":
-            np.testing.assert_allclose(signed, layer.output, atol=1e-5)
-        assert np.all(result.targets >= np.abs(signed) - 1e-6)  # triangle inequality
+    # o_t = W_t q_t: the signed traffic into each output unit is the layer's output (for the
+    # Delta RNN the feed-forward part, which the output adds to the recurrent one)
+    query = layer.inputs["x" if mixer == "fwp1991" else "q"]
+    signed = np.einsum("thvk,thk->thv", layer.weights, query)
+    if mixer != "delta_rnn":
+        np.testing.assert_allclose(signed, layer.output, atol=1e-5)
+    assert np.all(result.targets >= np.abs(signed) - 1e-6)  # triangle inequality
 
 
 def test_layers_without_a_readable_matrix(make_model, make_tokens):
@@ -47,3 +46,14 @@ def test_layers_without_a_readable_matrix(make_model, make_tokens):
         layer_traffic(record(make_model("softmax"), x).layers[0])
     with pytest.raises(ValueError, match="traffic is defined for"):
         layer_traffic(record(make_model("rdn"), x).layers[0])
+
+
+def test_the_srwm_routes_step_t_through_the_weights_before_its_write(make_model, make_tokens):
+    layer = record(make_model("srwm"), make_tokens(1, 5), every=1).layers[1]
+    result = layer_traffic(layer)
+    assert np.isnan(result.edges[0]).all()  # W_(-1), the initial matrix, is not recorded
+    n_y = layer.output.shape[-1]
+    signed = np.einsum("thvk,thk->thv", layer.weights[:-1, :, :n_y], layer.inputs["x"][1:])
+    np.testing.assert_allclose(signed, layer.output[1:], atol=1e-5)  # y_t = W_y(t-1) x_t
+    with pytest.raises(ValueError, match="record every step"):
+        layer_traffic(record(make_model("srwm"), make_tokens(1, 5), every=2).layers[1])
