@@ -175,12 +175,10 @@ def load_split(corpus: str, path: str | None, split: str, exact_size: bool = Tru
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     key = _key(corpus, path, exact_size)
     if (*key, split) not in _SPLITS:
-        vocab = load_vocab(corpus, path, exact_size)
+        vocab = load_vocab(corpus, path, exact_size)  # a whole-file corpus: every split too
         if corpus.startswith("wikitext103"):
             file = wikitext_file(key[1], split, corpus.endswith("raw"))
             _SPLITS[(*key, split)] = _encode_file(file, vocab)
-        else:
-            _load_whole(key)
     return _SPLITS[(*key, split)]
 
 

@@ -1,6 +1,7 @@
 """Evaluation metrics over fixed batches: loss, accuracy, per-length accuracy, bits per char.
 
-- ``eval_loss``, ``eval_accuracy``: mean loss per batch, and the fraction of masked positions
+- ``eval_loss``, ``eval_accuracy``: the loss per scored position (each batch's loss weighted by
+  its scored positions, not a mean of batch means), and the fraction of scored positions
   predicted right (``fastweights.train.objective``);
 - ``eval_sequence_accuracy``: the fraction of sequences with every masked position right (how the
   formal-language papers count a string as recognised);
@@ -42,14 +43,14 @@ def evaluate(
 ) -> dict[str, Any]:
     """Metrics of ``model`` on ``batches`` batches drawn from a generator seeded with ``seed``."""
     generator = torch.Generator().manual_seed(seed)
-    losses: list[float] = []
+    loss_sum = 0.0
     correct = total = sequences_right = sequences = 0
     by_length: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # length -> [right, all]
     with torch.no_grad():
         for _ in range(batches):
             batch = Batch(*(t.to(device) for t in task.sample(batch_size, generator)))
             result = score(task, batch, model(batch.x)[0].float())
-            losses.append(result.loss.item())
+            loss_sum += result.loss.item() * result.correct.numel()
             correct += int(result.correct.sum())
             total += result.correct.numel()
             # the masked positions come row by row (nonzero order), so split them per row
@@ -62,9 +63,11 @@ def evaluate(
                     sequences_right += bool(row.all())
                     by_length[length][0] += int(row.sum())
                     by_length[length][1] += row.numel()
+    if total == 0:
+        raise ValueError(f"{type(task).__name__} produced no scored positions to evaluate")
     metrics: dict[str, Any] = {
-        "eval_loss": sum(losses) / len(losses),
-        "eval_accuracy": correct / max(1, total),
+        "eval_loss": loss_sum / total,
+        "eval_accuracy": correct / total,
         "eval_sequence_accuracy": sequences_right / max(1, sequences),
     }
     if len(by_length) > 1:

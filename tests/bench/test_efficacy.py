@@ -193,7 +193,8 @@ def _toy(*claims: Claim) -> Experiment:
         ("better", [0.5, 0.52, 0.51], [0.9, 0.92, 0.91], "disagrees"),
         ("better", [0.5, 0.9, 0.7], [0.6, 0.8, 0.7], "inconclusive"),
         ("better", [0.9], [0.5], "inconclusive"),
-        ("not_worse", [0.5, 0.9, 0.7], [0.6, 0.8, 0.7], "agrees"),
+        ("not_worse", [0.9, 0.91, 0.9], [0.9, 0.9, 0.91], "agrees"),
+        ("not_worse", [0.5, 0.9, 0.7], [0.6, 0.8, 0.7], "inconclusive"),
         ("not_worse", [0.5, 0.52, 0.51], [0.9, 0.92, 0.91], "disagrees"),
     ],
 )

@@ -10,8 +10,10 @@ success criterion; 0 when none did. Its mean, std and 95 % interval are over see
   partly;
 - ``better`` / ``not_worse``: the 95 % interval of the difference of the two arms' means
   (``stats.difference``, sign turned so that > 0 favours the first arm): ``better`` agrees when it
-  lies above 0 and disagrees when below, else inconclusive; ``not_worse`` disagrees only when it
-  lies below 0; with one seed there is no interval: inconclusive;
+  lies above 0 and disagrees when below, else inconclusive; ``not_worse`` agrees when it lies
+  above ``−NOT_WORSE_MARGIN`` (at most that much worse, with 95 % confidence), disagrees when it
+  lies below 0, else inconclusive (two arms stuck at chance agree only if their seeds agree
+  closely); with one seed there is no interval: inconclusive;
 - ``increasing``: capacity means that never drop along the arms and end higher than they start:
   agrees; all equal: inconclusive; any drop: disagrees.
 """
@@ -68,6 +70,9 @@ def capacities(experiment: Experiment, rows: Sequence[Record]) -> list[dict[str,
     return out
 
 
+NOT_WORSE_MARGIN = 0.05  # in the units of the compared metric (accuracy)
+
+
 def _values(row: Record, split: str, metric: str) -> list[float]:
     """The metric of every run that did not diverge."""
     return [float(run[split][metric]) for run in row["runs"] if run[split] is not None]
@@ -87,7 +92,7 @@ def _compare(claim: Claim, a: list[float], b: list[float], higher: bool) -> tupl
     if claim.kind == "better":
         verdict = "agrees" if lo > 0 else "disagrees" if hi < 0 else "inconclusive"
     else:
-        verdict = "disagrees" if hi < 0 else "agrees"
+        verdict = "agrees" if lo > -NOT_WORSE_MARGIN else "disagrees" if hi < 0 else "inconclusive"
     return verdict, text
 
 
