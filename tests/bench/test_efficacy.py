@@ -247,17 +247,11 @@ def test_doc_markers_are_required(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_smoke_suite_writes_every_record_and_the_markdown(tmp_path: Path) -> None:
     experiments = SUITES["smoke"]
-    missing_task = dataclasses.replace(experiments[1], name="ghost", task="no_such_task")
-    written = run_suite("smoke", (*experiments, missing_task), seeds=None, out=tmp_path)
-    assert {p.name for p in written} == {f"smoke-{e.name}.jsonl" for e in experiments} | {
-        "smoke-ghost.jsonl"
-    }
+    written = run_suite("smoke", experiments, seeds=None, out=tmp_path)
+    assert {p.name for p in written} == {f"smoke-{e.name}.jsonl" for e in experiments}
     for experiment in experiments:
         records = report.read_records(tmp_path / f"smoke-{experiment.name}.jsonl")
         head = records[0]
-        if experiment.task not in TASKS:
-            assert records[1]["kind"] == "unavailable"
-            continue
         assert head["kind"] == "run" and head["machine"]["commit"] and head["machine"]["torch"]
         assert (tmp_path / f"smoke-{experiment.name}.png").stat().st_size > 0
         rows = [r for r in records if r["kind"] == "row"]
@@ -273,8 +267,6 @@ def test_smoke_suite_writes_every_record_and_the_markdown(tmp_path: Path) -> Non
         assert len(claims) == len(experiment.claims)
         assert all(c["verdict"] in ("agrees", "disagrees", "partly", "inconclusive")
                    for c in claims)  # fmt: skip
-    ghost = report.read_records(tmp_path / "smoke-ghost.jsonl")
-    assert ghost[1]["kind"] == "unavailable" and "no_such_task" in ghost[1]["reason"]
     markdown, missing = report.suite_markdown("smoke", SUITES["smoke"], tmp_path)
     assert (
         missing == [] and "| experiment | finding (paper) | observed (ours) | verdict |" in markdown

@@ -58,9 +58,7 @@ def select(suite: str, only: str | None) -> tuple[Experiment, ...]:
 
 
 def _print_event(event: dict[str, Any]) -> None:
-    if event["event"] == "unavailable":
-        print(f"{event['experiment']}: not run: {event['reason']}", flush=True)
-    elif event["event"] == "experiment":
+    if event["event"] == "experiment":
         print(f"{event['experiment']}: written {event['path']}", flush=True)
     else:
         row = event["record"]

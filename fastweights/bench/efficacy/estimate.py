@@ -86,11 +86,6 @@ def estimate_suite(
     lines, total = [], 0.0
     for experiment in experiments:
         n = experiment.seeds if seeds is None else seeds
-        try:
-            build_task(experiment, experiment.settings[0])
-        except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
-            lines.append(f"{experiment.name:<10} not run here: {error}")
-            continue
         units = [
             unit_seconds(experiment, s, a, n)
             for s in range(len(experiment.settings))

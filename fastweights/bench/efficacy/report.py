@@ -2,8 +2,8 @@
 
 ``<out>/<suite>-<experiment>.jsonl`` holds one experiment's latest run: a ``run`` record (suite,
 run id, time, machine, versions, threads, commit, the experiment's definition), then one ``row``
-per (setting, arm), one ``capacity`` per arm of a sweep, one ``claim`` per published finding —
-or a single ``unavailable`` record when the experiment's task is not installed. The Markdown
+per (setting, arm), one ``capacity`` per arm of a sweep, one ``claim`` per published finding. The
+Markdown
 ``<out>/<suite>.md`` is built from those files only, so every number in it was recorded;
 ``insert_into_doc`` copies it into a page between ``<!-- efficacy:<suite>:start -->`` and
 ``<!-- efficacy:<suite>:end -->``.
@@ -98,9 +98,6 @@ def experiment_markdown(records: Sequence[Record], suite: str) -> list[str]:
     """The section of one experiment: what ran, its table, capacities, claims, figure."""
     run = _of(records, "run")[0]
     lines = [f"### `{run['experiment']}`: {run['definition']['title']}", ""]
-    unavailable = _of(records, "unavailable")
-    if unavailable:
-        return [*lines, f"**Not run:** {unavailable[0]['reason']}", ""]
     lines += [f"{run['definition']['source']}. {_budget_line(run)}", "", _machine_line(run), ""]
     rows = _of(records, "row")
     has_length = any("length" in row["summary"] for row in rows)
@@ -134,10 +131,6 @@ def summary_markdown(all_records: Sequence[Sequence[Record]]) -> list[str]:
     lines = ["| experiment | finding (paper) | observed (ours) | verdict |", "|---|---|---|---|"]
     for records in all_records:
         run = _of(records, "run")[0]
-        if _of(records, "unavailable"):
-            lines.append(f"| `{run['experiment']}` | {run['definition']['finding']} | "
-                         "task not installed | not run |")  # fmt: skip
-            continue
         for claim in _of(records, "claim"):
             setting = f" ({claim['setting']})" if claim["setting"] else ""
             lines.append(f"| `{run['experiment']}`{setting} | {claim['text']} | "

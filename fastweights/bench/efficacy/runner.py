@@ -27,7 +27,6 @@ from fastweights.bench.efficacy.report import records_path, write_records
 from fastweights.bench.efficacy.spec import Experiment
 from fastweights.bench.measure import machine_info
 from fastweights.bench.runner import utc_now
-from fastweights.tasks import TASKS
 
 Unit = tuple[int, int, int]  # (experiment index, setting index, arm index)
 Log = Callable[[dict[str, Any]], None]
@@ -51,16 +50,6 @@ def _results(
     context = multiprocessing.get_context("spawn")  # no fork of a process holding OpenMP threads
     with context.Pool(jobs, initializer=_set_threads, initargs=(threads,)) as pool:
         yield from pool.imap_unordered(_run, work)
-
-
-def unavailable(experiment: Experiment) -> str | None:
-    """Why the experiment cannot run here (its task is not registered), or None."""
-    if experiment.task in TASKS:
-        return None
-    return (
-        f"task {experiment.task!r} is not in fastweights.tasks.TASKS in this installation "
-        f"(known: {', '.join(TASKS)})"
-    )
 
 
 def run_record(
@@ -106,18 +95,9 @@ def run_suite(
         work, heads = [], {}
         for e, experiment in enumerate(experiments):
             n = experiment.seeds if seeds is None else seeds
-            head = run_record(experiment, suite, n, jobs, threads, info)
-            reason = unavailable(experiment)
-            if reason is None:
-                heads[e] = head
-                work += [(experiment, e, s, a, n) for s in range(len(experiment.settings))
-                         for a in range(len(experiment.arms))]  # fmt: skip
-                continue
-            records = [head | {"wall_s": 0.0}, {"kind": "unavailable", "experiment":
-                       experiment.name, "reason": reason}]  # fmt: skip
-            written.append(_write(suite, experiment, records, out, figures=False))
-            if log:
-                log({"event": "unavailable", "experiment": experiment.name, "reason": reason})
+            heads[e] = run_record(experiment, suite, n, jobs, threads, info)
+            work += [(experiment, e, s, a, n) for s in range(len(experiment.settings))
+                     for a in range(len(experiment.arms))]  # fmt: skip
         pending: dict[int, dict[tuple[int, int], dict[str, Any]]] = {e: {} for e in heads}
         start = time.perf_counter()
         for e, s, a, record in _results(work, jobs, threads):
