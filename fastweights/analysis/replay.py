@@ -27,7 +27,6 @@ from torch import Tensor
 
 from fastweights.analysis.cell_matrices import cell_matrix
 from fastweights.nn import CellLayer, FastWeightLayer, LSTMMixer, RuleInputs, SoftmaxAttention
-from fastweights.nn.cell_layer import _held
 
 
 class Replay(NamedTuple):
@@ -97,10 +96,8 @@ def replay_cell(
     ``R [H, D, D]``); only the kept heads are stored.
     """
     captured = _map(captured, lambda x: x.float() if x.is_floating_point() else x)
-    state = mixer._rebuild_state(
-        [s.expand(1, *s.shape).float() for s in _held(mixer.initial_state)]
-    )
-    params = mixer._rebuild_params(_held(mixer.params))
+    state = _map(mixer.fresh_state(1), lambda x: x.float())
+    params = mixer.cell_params()
     T = next(iter(_fields(captured, "x").values())).shape[1]
     keep = set(steps.tolist())
     outputs, kept = [], []

@@ -137,12 +137,19 @@ class CellLayer(nn.Module):
         self.params = _holder(params, spec.learn_params)
         self.out = nn.Linear(n_heads * spec.out(d_head), d_model, bias=False)
 
+    def fresh_state(self, batch: int) -> Any:
+        """The state a sequence starts from (``initial_state``, learned or fixed), for ``batch``
+        sequences, in the cell's own structure."""
+        return self._rebuild_state([s.expand(batch, *s.shape) for s in _held(self.initial_state)])
+
+    def cell_params(self) -> Any:
+        """The cell's slow parameters (``params``), in the cell's own structure."""
+        return self._rebuild_params(_held(self.params))
+
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """``x [B, T, d_model]`` -> ``(y [B, T, d_model], state)``; the state as the cell's."""
         inputs = self.project(x)
         if state is None:
-            B = x.shape[0]
-            state = self._rebuild_state([s.expand(B, *s.shape) for s in _held(self.initial_state)])
-        params = self._rebuild_params(_held(self.params))
-        y, state = self.cell(inputs, state, params, impl=self.impl)
+            state = self.fresh_state(x.shape[0])
+        y, state = self.cell(inputs, state, self.cell_params(), impl=self.impl)
         return self.out(y.flatten(2)), state

@@ -4,7 +4,7 @@ An **experiment** is one task family, a list of **settings** (task fields, e.g. 
 the number of stored pairs, and model overrides, e.g. the width) and a list of **arms** (a mixer
 with its options), trained under one budget: the same steps, batch, learning-rate grid and
 seeds for every arm, with sizes matched to the reference arm (``matched_config``). A **claim**
-is a published finding stated so that the recorded numbers decide it (``verdicts.py``).
+is a published finding stated so that the recorded numbers decide it (``findings.py``).
 
 Everything here is plain frozen data, checked on construction, so a suite is a table to read
 (``experiments.py``) and a worker process can receive it by pickling.
@@ -77,7 +77,7 @@ class Criterion:
 
 @dataclass(frozen=True)
 class Claim:
-    """A published finding, decided by the recorded numbers (``verdicts.py``).
+    """A published finding, decided by the recorded numbers (``findings.py``).
 
     - ``solves`` / ``fails``: the arm ``arms[0]`` in ``setting`` reaches / misses the success
       criterion (all seeds: agrees; none: disagrees; some: partly);
