@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fastweights.analysis.record import _batch, kept_steps
+from fastweights.analysis.measures import consecutive
+from fastweights.analysis.record import as_batch, kept_steps
 from fastweights.analysis.recording import LayerRecording
 from fastweights.models.model import FWPModel
 from fastweights.nn import FastWeightLayer
@@ -41,7 +42,7 @@ LINEAR_IN_V = ("sum", "delta", "gated_delta")
 def _one_sample(model: FWPModel, inputs: Tensor, sample: int) -> Tensor:
     if not isinstance(model, FWPModel):
         raise TypeError(f"model must be an FWPModel, got {type(model).__name__}")
-    x = _batch(model, inputs)
+    x = as_batch(model, inputs)
     if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample < x.shape[0]:
         raise ValueError(f"sample must be an index in 0..{x.shape[0] - 1}, got {sample!r}")
     return x[sample : sample + 1]
@@ -200,7 +201,7 @@ def layer_attention(layer: LayerRecording) -> np.ndarray:
         return layer.attention
     if layer.kind != "rule":
         raise ValueError(f"layer {layer.layer} ({layer.mixer}) is a {layer.kind}: no attention")
-    if not np.array_equal(layer.steps, np.arange(len(layer.steps))):
+    if not consecutive(layer):
         raise ValueError("the equivalent attention needs every step: record with every=1")
     inputs = layer.inputs
     return equivalent_attention(layer.meta["rule"], inputs["q"], inputs["k"], inputs["beta"],

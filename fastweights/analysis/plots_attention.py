@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from fastweights.analysis.attribution import LINEAR_IN_V, layer_attention
+from fastweights.analysis.measures import consecutive
 from fastweights.analysis.plots_base import (
     DIVERGING,
     SEQUENTIAL,
@@ -35,8 +34,7 @@ def has_attention(layer: LayerRecording) -> bool:
     every step."""
     if layer.kind == "attention":
         return True
-    every_step = np.array_equal(layer.steps, np.arange(len(layer.steps)))
-    return layer.kind == "rule" and layer.meta.get("rule") in LINEAR_IN_V and every_step
+    return layer.kind == "rule" and layer.meta.get("rule") in LINEAR_IN_V and consecutive(layer)
 
 
 def _attention_layer(recording: Recording, layer: int | None, strict: bool) -> LayerRecording:

@@ -113,7 +113,8 @@ def _check_indices(name: str, given: Sequence[int] | None, count: int) -> list[i
     return list(given)
 
 
-def _batch(model: FWPModel, inputs: Tensor) -> Tensor:
+def as_batch(model: FWPModel, inputs: Tensor) -> Tensor:
+    """``inputs`` as a batch: one sequence (``[T]`` ids or ``[T, d_input]``) gets a batch dim."""
     if not isinstance(inputs, Tensor):
         raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
     single = 1 if model.config.vocab_size else 2  # [T] ids or [T, d_input] vectors
@@ -160,7 +161,7 @@ def record(
     """
     if not isinstance(model, FWPModel):
         raise TypeError(f"model must be an FWPModel, got {type(model).__name__}")
-    x = _batch(model, inputs)
+    x = as_batch(model, inputs)
     if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample < x.shape[0]:
         raise ValueError(f"sample must be an index in 0..{x.shape[0] - 1}, got {sample!r}")
     blocks = _check_indices("layers", layers, len(model.blocks))
