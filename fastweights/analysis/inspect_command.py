@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from fastweights.tasks import AssociativeRetrieval, Batch, Task
+from fastweights.train.loop import validation
 from fastweights.train.objective import target_kind
 
 
@@ -178,11 +179,11 @@ def answers(task: Task, batch: Batch, logits: Tensor) -> dict[str, list[str | No
 
 def evaluation_sample(task: Task, batch_size: int, seed: int, index: int) -> Batch:
     """The ``index``-th sequence of the run's evaluation data (the fixed batches of
-    ``fastweights.train.loop.evaluate``: seed + 1, the task's ``valid_split()`` where it has
-    one), trailing padding dropped."""
+    ``fastweights.train.loop.evaluate``: seed + 1, on ``validation(task)``), trailing padding
+    dropped."""
     if index < 0:
         raise ValueError(f"--sample must be >= 0, got {index}")
-    held_out = task.valid_split() if hasattr(task, "valid_split") else task
+    held_out = validation(task)
     generator = torch.Generator().manual_seed(seed + 1)
     for _ in range(index // batch_size + 1):
         batch = held_out.sample(batch_size, generator)
