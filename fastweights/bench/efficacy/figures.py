@@ -13,20 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fastweights.analysis.plots_base import new_figure  # an Agg canvas, no pyplot state
+
 Record = Mapping[str, Any]
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError as error:
-        raise ImportError(
-            "efficacy figures need matplotlib: pip install fastweights[plots]"
-        ) from error
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _error(summary: Mapping[str, Any]) -> tuple[float, float]:
@@ -89,7 +78,6 @@ def _sweep(axes: Any, rows: Sequence[Record], caps: Sequence[Record], field: str
 
 def plot_experiment(records: Sequence[Record], path: Path) -> Path:
     """Draw the figure of one experiment's records into ``path`` (PNG); return the path."""
-    plt = _pyplot()
     run = next(record for record in records if record["kind"] == "run")
     rows = [record for record in records if record["kind"] == "row"]
     caps = [record for record in records if record["kind"] == "capacity"]
@@ -99,14 +87,15 @@ def plot_experiment(records: Sequence[Record], path: Path) -> Path:
     success = run["definition"]["success"]
     threshold = success["threshold"] if success and success["metric"] == metric else None
     if caps:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        fig = new_figure(10, 3.8)
+        axes = fig.subplots(1, 2)
         _sweep(axes, rows, caps, caps[0]["field"], metric, threshold)
     else:
         splits = [s for s in ("test", "length") if any(s in r["summary"] for r in rows)]
         n_settings = len({row["setting"] for row in rows})
         width = min(14.0, 4.0 + 1.8 * n_settings)
-        fig, axes = plt.subplots(len(splits), 1, figsize=(width, 3.2 * len(splits) + 0.6),
-                                 squeeze=False)  # fmt: skip
+        fig = new_figure(width, 3.2 * len(splits) + 0.6)
+        axes = fig.subplots(len(splits), 1, squeeze=False)
         for ax, split in zip(axes[:, 0], splits, strict=True):
             _bars(ax, rows, split, metric)
         axes[0][0].legend(fontsize=7, ncol=4)
@@ -116,5 +105,4 @@ def plot_experiment(records: Sequence[Record], path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
