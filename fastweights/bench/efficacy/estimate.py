@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -33,8 +33,7 @@ from fastweights.models import FWPModel
 from fastweights.train.objective import score
 
 
-def _median_seconds(fn: object, repeats: int) -> float:
-    assert callable(fn)
+def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
     fn()  # untimed: first-call allocations
     times = []
     for _ in range(repeats):
@@ -82,22 +81,27 @@ def estimate_suite(
     experiments: Sequence[Experiment], seeds: int | None, jobs: int, threads: int | None
 ) -> list[str]:
     """Lines: predicted worker-minutes per experiment, and the suite's predicted wall time."""
+    before = torch.get_num_threads()
     torch.set_num_threads(threads or 1)
-    lines, total = [], 0.0
-    for experiment in experiments:
-        n = experiment.seeds if seeds is None else seeds
-        units = [
-            unit_seconds(experiment, s, a, n)
-            for s in range(len(experiment.settings))
-            for a in range(len(experiment.arms))
-        ]
-        total += sum(units)
+    try:
+        lines, total = [], 0.0
+        for experiment in experiments:
+            n = experiment.seeds if seeds is None else seeds
+            units = [
+                unit_seconds(experiment, s, a, n)
+                for s in range(len(experiment.settings))
+                for a in range(len(experiment.arms))
+            ]
+            total += sum(units)
+            lines.append(
+                f"{experiment.name:<10} {len(units):>3} units x "
+                f"{experiment.runs_per_unit(n)} runs: "
+                f"{sum(units) / 60:6.1f} worker-min (longest unit {max(units) / 60:.1f} min)"
+            )
         lines.append(
-            f"{experiment.name:<10} {len(units):>3} units x {experiment.runs_per_unit(n)} runs: "
-            f"{sum(units) / 60:6.1f} worker-min (longest unit {max(units) / 60:.1f} min)"
+            f"total {total / 60:.1f} worker-min: about {total / 60 / jobs:.1f} min wall with "
+            f"--jobs {jobs}, {torch.get_num_threads()} torch thread(s) each"
         )
-    lines.append(
-        f"total {total / 60:.1f} worker-min: about {total / 60 / jobs:.1f} min wall with "
-        f"--jobs {jobs}, {torch.get_num_threads()} torch thread(s) each"
-    )
-    return lines
+        return lines
+    finally:
+        torch.set_num_threads(before)
