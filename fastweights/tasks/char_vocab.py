@@ -87,10 +87,6 @@ class CharVocab:
         return cls.from_counts(count_characters(text))
 
     @property
-    def is_bytes(self) -> bool:
-        return self.chars is None
-
-    @property
     def size(self) -> int:
         """Number of ids: 256 for bytes, else ``len(chars) + 1`` (``<unk>`` included)."""
         return 256 if self.chars is None else len(self.chars) + 1

@@ -25,7 +25,7 @@ def _shown_labels(task: FewShot, x: Tensor) -> tuple[Tensor, Tensor]:
     """The label each step's input shows, ``[B, T]`` int64, and whether it shows one."""
     channel = x[..., task.image_size**2 :]  # [B, T, N+1]
     labels = channel[..., : task.n_way]
-    shows = (labels.sum(-1) == 1) & (channel[..., task.n_way] == 0)
+    shows = (labels.sum(-1) == 1) & (x[..., task.no_label] == 0)
     return labels.argmax(-1), shows
 
 
