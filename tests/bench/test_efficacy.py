@@ -13,7 +13,7 @@ from torch import nn
 
 from fastweights.bench.efficacy import findings, protocol, report, stats
 from fastweights.bench.efficacy.experiments import SUITES
-from fastweights.bench.efficacy.runner import run_suite
+from fastweights.bench.efficacy.runner import redecide, run_suite
 from fastweights.bench.efficacy.spec import Arm, Claim, Criterion, Experiment, Setting
 from fastweights.cli import main
 from fastweights.models import count_parameters
@@ -202,6 +202,18 @@ def test_verdicts(kind: str, a: list[float], b: list[float], expected: str) -> N
     claim = Claim("x", kind, ("a",) if kind in ("solves", "fails") else ("a", "b"), "s")
     rows = [_row("a", a), _row("b", b)]
     assert findings.verdict(claim, _toy(claim), rows, [])["verdict"] == expected
+
+
+def test_report_only_decides_the_claims_again_from_the_recorded_rows(tmp_path: Path) -> None:
+    experiment = _toy(Claim("a solves it", "solves", ("a",), "s"))
+    rows = [{**_row(arm, values), "kind": "row", "wall_s": 1.0}
+            for arm, values in (("a", [1.0, 1.0]), ("b", [0.0, 0.0]))]  # fmt: skip
+    stale = {"kind": "claim", "verdict": "disagrees", "text": "a solves it", "setting": "s"}
+    path = report.records_path(tmp_path, "quick", "toy")
+    report.write_records(path, [{"kind": "run", "wall_s": 0}, *rows, stale])
+    redecide("quick", (experiment,), tmp_path)
+    claims = [r for r in report.read_records(path) if r["kind"] == "claim"]
+    assert [c["verdict"] for c in claims] == ["agrees"]
 
 
 def test_capacity_is_the_largest_solved_value_per_seed() -> None:

@@ -5,7 +5,8 @@
 
 Per experiment: ``<out>/<suite>-<experiment>.jsonl`` and ``.png``; then ``<out>/<suite>.md``
 from every recorded experiment of the suite, copied into ``--docs PAGE`` between its markers.
-``--report-only`` rebuilds the Markdown (and page) from the records without training;
+``--report-only`` rebuilds the Markdown (and page) from the records without training, deciding
+the claims again from the recorded rows;
 ``--estimate`` times a few training steps of every (setting, arm) and predicts the run time.
 """
 
@@ -99,7 +100,11 @@ def run(args: argparse.Namespace) -> int:
         for line in estimate_suite(experiments, args.seeds, args.jobs, args.threads):
             print(line, flush=True)
         return 0
-    if not args.report_only:
+    if args.report_only:
+        from fastweights.bench.efficacy.runner import redecide
+
+        redecide(args.suite, experiments, out)
+    else:
         from fastweights.bench.efficacy.runner import run_suite
 
         start = time.perf_counter()

@@ -23,7 +23,7 @@ import torch
 
 from fastweights.bench.efficacy.findings import capacities, verdict
 from fastweights.bench.efficacy.protocol import run_unit
-from fastweights.bench.efficacy.report import records_path, write_records
+from fastweights.bench.efficacy.report import read_records, records_path, write_records
 from fastweights.bench.efficacy.spec import Experiment
 from fastweights.bench.measure import machine_info
 from fastweights.bench.runner import utc_now
@@ -115,6 +115,17 @@ def run_suite(
     finally:
         torch.set_num_threads(before)
     return written
+
+
+def redecide(suite: str, experiments: Sequence[Experiment], out: Path) -> None:
+    """Decide the claims of the recorded experiments again from their recorded rows, with the
+    current rules of ``findings`` (a verdict is a function of the rows, not a measurement)."""
+    for experiment in experiments:
+        path = records_path(out, suite, experiment.name)
+        if path.is_file():
+            records = read_records(path)
+            rows = [record for record in records if record["kind"] == "row"]
+            write_records(path, finish(experiment, records[0], rows))
 
 
 def _write(
