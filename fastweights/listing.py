@@ -1,4 +1,5 @@
-"""``fwp list rules|cells|mixers|tasks|presets``: the registered names, one per line."""
+"""``fwp list rules|cells|mixers|tasks|presets|runs``: the registered names, one per line
+(``presets``: the model presets; ``runs``: the run presets that ``fwp train`` takes)."""
 
 from __future__ import annotations
 
@@ -36,12 +37,19 @@ def _presets() -> Iterable[str]:
     return PRESETS
 
 
+def _runs() -> Iterable[str]:
+    from fastweights.train.presets import RUN_PRESETS
+
+    return RUN_PRESETS
+
+
 REGISTRIES: dict[str, Callable[[], Iterable[str]]] = {
     "rules": _rules,
     "cells": _cells,
     "mixers": _mixers,
     "tasks": _tasks,
     "presets": _presets,
+    "runs": _runs,
 }
 
 

@@ -9,6 +9,7 @@ from fastweights.models import PRESETS
 from fastweights.nn import MIXERS
 from fastweights.ops import CELLS, RULES
 from fastweights.tasks import TASKS
+from fastweights.train.presets import RUN_PRESETS
 
 
 @pytest.mark.parametrize(
@@ -19,6 +20,7 @@ from fastweights.tasks import TASKS
         ("mixers", MIXERS),
         ("tasks", TASKS),
         ("presets", PRESETS),
+        ("runs", RUN_PRESETS),
     ],
 )
 def test_lists_every_name(registry, names, capsys: pytest.CaptureFixture[str]) -> None:
