@@ -37,9 +37,10 @@ def test_opcheck(kernel_device, op) -> None:
     leaves = [x.requires_grad_() for x in args if x is not None]
     assert len(leaves) == 6
     if op == "recurrent":
-        torch.library.opcheck(library.recurrent_fwd, (*args, 0.25, True))
+        result = torch.library.opcheck(library.recurrent_fwd, (*args, 0.25, True))
     else:
-        torch.library.opcheck(library.chunk_fwd, (*args, 0.25, 16))
+        result = torch.library.opcheck(library.chunk_fwd, (*args, 0.25, 16))
+    assert set(result.values()) == {"SUCCESS"}
 
 
 def test_fake_implementations_give_shapes_and_dtypes(kernel_device) -> None:
