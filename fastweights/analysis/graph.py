@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     import networkx as nx
 
 
-def _networkx() -> Any:
+def networkx_module() -> Any:
+    """networkx, imported on first use (the ``graph`` extra), or a clear ``ImportError``."""
     try:
         import networkx
     except ImportError as error:
@@ -62,7 +63,7 @@ def fast_net_graph(
     Nodes carry ``side`` (``"in"``/``"out"``) and ``unit`` (the index); edges ``weight`` and
     ``strength = |weight|``. ``inputs``/``outputs`` name the units (default ``k{j}``/``v{i}``).
     """
-    nx = _networkx()
+    nx = networkx_module()
     W = as_array(W, "W")
     if W.ndim != 2:
         raise ValueError(f"W must be one matrix [V, K], got shape {list(W.shape)}")
@@ -149,7 +150,7 @@ def chain(graphs: Sequence[nx.DiGraph], links: Sequence[Any | None] | None = Non
     unit i of ``l+1``: an edge of weight 1, as in a deep fast net) or a matrix ``M [K_{l+1},
     V_l]`` (an edge ``out_i → in_j`` of weight ``M[j, i]`` where nonzero).
     """
-    nx = _networkx()
+    nx = networkx_module()
     if not graphs:
         raise ValueError("chain needs at least one graph")
     links = [None] * (len(graphs) - 1) if links is None else list(links)
@@ -192,7 +193,7 @@ def strongest_paths(
     Returns ``[(nodes, strength)]``, strongest first (empty if no path). Uses networkx's
     ``shortest_simple_paths`` (Yen) on the cost ``−log(|w| / max|w|)``.
     """
-    nx = _networkx()
+    nx = networkx_module()
     for node in (source, target):
         if node not in graph:
             raise ValueError(f"no node {node!r} in the graph")

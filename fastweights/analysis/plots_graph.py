@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fastweights.analysis.graph import fast_net_graph, rewiring
+from fastweights.analysis.graph import fast_net_graph, networkx_module, rewiring
 from fastweights.analysis.plots_base import (
     head_position,
     new_figure,
@@ -38,13 +38,7 @@ def _positions(K: int, V: int) -> dict[str, tuple[float, float]]:
 
 def _draw(axis: Any, W: np.ndarray, before: np.ndarray | None, step: int, top_k: int) -> int:
     """One panel; returns the number of rewiring events drawn."""
-    try:
-        import networkx as nx
-    except ImportError as error:
-        raise ImportError(
-            "the graph view needs networkx: pip install fastweights[graph]"
-        ) from error
-
+    nx = networkx_module()
     V, K = W.shape
     graph = fast_net_graph(W, top_k=top_k)
     pos = _positions(K, V)

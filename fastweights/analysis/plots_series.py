@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fastweights.analysis.measures import layer_measures
+from fastweights.analysis.measures import layer_measures, write_strength
 from fastweights.analysis.plots_base import (
     SEQUENTIAL,
     head_position,
@@ -88,8 +88,7 @@ def beta_strip(recording: Recording, *, layer: int | None = None) -> Any:
     rec = pick_layer(recording, layer)
     if "beta" not in rec.inputs:
         raise ValueError(f"layer {rec.layer} ({rec.mixer}) has no recorded β")
-    beta = rec.inputs["beta"]
-    beta = beta.mean(-1) if beta.ndim == 3 else beta  # [T', H']
+    beta = write_strength(rec.inputs["beta"])  # [T', H']
     labels = step_labels(recording, rec)
     figure = new_figure(
         series_width(len(labels)), 0.35 * len(rec.heads) + 1.6, layout="constrained"
