@@ -27,7 +27,7 @@ from torch import Tensor
 
 from fastweights.tasks.base import Batch, check_sample_args
 from fastweights.tasks.char_vocab import CharVocab
-from fastweights.tasks.text import CORPORA, SPLITS, check_files, load_split, load_vocab
+from fastweights.tasks.text import SPLITS, check_corpus, check_files, load_split, load_vocab
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,11 @@ class CharLM:
     char_level: ClassVar[bool] = True  # the training code reports bits per character
 
     def __post_init__(self) -> None:
-        if self.corpus not in CORPORA:
-            raise ValueError(f"corpus must be one of {CORPORA}, got {self.corpus!r}")
+        if self.path is not None:
+            if not isinstance(self.path, (str, os.PathLike)):
+                raise TypeError(f"path must be a str or a path, got {type(self.path).__name__}")
+            object.__setattr__(self, "path", os.fspath(self.path))  # plain str: JSON configs
+        check_corpus(self.corpus, self.path)
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
         if isinstance(self.seq_len, bool) or not isinstance(self.seq_len, int) or self.seq_len < 1:
@@ -67,13 +70,6 @@ class CharLM:
             raise TypeError(f"exact_size must be a bool, got {type(self.exact_size).__name__}")
         if not self.exact_size and self.corpus != "enwik8":
             raise ValueError(f"exact_size=False applies to enwik8 only, not {self.corpus!r}")
-        if self.path is not None:
-            if not isinstance(self.path, (str, os.PathLike)):
-                raise TypeError(f"path must be a str or a path, got {type(self.path).__name__}")
-            object.__setattr__(self, "path", os.fspath(self.path))  # plain str: JSON configs
-        if (self.corpus == "vendored") != (self.path is None):
-            expected = "no path" if self.corpus == "vendored" else "a path"
-            raise ValueError(f"corpus {self.corpus!r} takes {expected}, got path={self.path!r}")
         check_files(self.corpus, self.path, self.split)
 
     # --- what the model needs -------------------------------------------------------------

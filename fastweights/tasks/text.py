@@ -130,12 +130,17 @@ def read_enwik8(path: str | Path, exact_size: bool = True) -> Tensor:
     return torch.from_numpy(np.fromfile(file, dtype=np.uint8))
 
 
-def _key(corpus: str, path: str | None, exact_size: bool) -> tuple[str, str, bool]:
+def check_corpus(corpus: str, path: str | None) -> None:
+    """A known corpus, with a path exactly when it is not the vendored text (``ValueError``)."""
     if corpus not in CORPORA:
         raise ValueError(f"corpus must be one of {CORPORA}, got {corpus!r}")
     if (corpus == "vendored") != (path is None):
         expected = "no path" if corpus == "vendored" else "a path"
         raise ValueError(f"corpus {corpus!r} takes {expected}, got path={path!r}")
+
+
+def _key(corpus: str, path: str | None, exact_size: bool) -> tuple[str, str, bool]:
+    check_corpus(corpus, path)
     where = "" if path is None else str(Path(path).resolve())
     return corpus, where, bool(exact_size)
 
