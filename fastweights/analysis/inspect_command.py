@@ -158,23 +158,30 @@ def _answer(task: Task, kind: str, values: Tensor) -> str:
     return str(int(values))
 
 
-def answers(task: Task, batch: Batch, logits: Tensor) -> dict[str, list[str | None]]:
-    """Targets and the model's answers per step of a one-sequence ``batch`` (None off-mask)."""
-    kind = target_kind(task, batch)
-    if logits.dim() != 2 or batch.mask.dim() != 1:  # a pooled model: one answer per sequence
-        return {}
+def answers(task: Task, batch: Batch | None, logits: Tensor) -> dict[str, list[str | None]]:
+    """The model's answer per step of one sequence and, given its ``batch``, the targets (None
+    off-mask); without a batch (a user's input) an answer at every step."""
+    if logits.dim() != 2 or (batch is not None and batch.mask.dim() != 1):
+        return {}  # a pooled model: one answer per sequence
+    if batch is None:
+        kind = getattr(task, "target_kind", "classes")  # token ids in, class ids out
+        scored = [True] * logits.shape[0]
+    else:
+        kind = target_kind(task, batch)
+        scored = batch.mask.tolist()
     # the model's multilabel answer is "logit > 0", its probability > 0.5
     outputs = torch.sigmoid(logits) if kind == "multilabel" else logits
-    targets: list[str | None] = []
-    predictions: list[str | None] = []
-    for t, scored in enumerate(batch.mask.tolist()):
-        targets.append(_answer(task, kind, batch.y[t]) if scored else None)
-        predictions.append(
-            _answer(task, kind, outputs[t].argmax() if kind == "classes" else outputs[t])
-            if scored
-            else None
-        )
-    return {"targets": targets, "predictions": predictions}
+    result: dict[str, list[str | None]] = {}
+    if batch is not None:
+        result["targets"] = [_answer(task, kind, batch.y[t]) if on else None
+                             for t, on in enumerate(scored)]  # fmt: skip
+    result["predictions"] = [
+        _answer(task, kind, outputs[t].argmax() if kind == "classes" else outputs[t])
+        if on
+        else None
+        for t, on in enumerate(scored)
+    ]
+    return result
 
 
 def evaluation_sample(task: Task, batch_size: int, seed: int, index: int) -> Batch:
@@ -244,10 +251,7 @@ def run(args: argparse.Namespace) -> int:
         tokens=step_tokens(task, x),
         task=task,
     )
-    if batch is not None:
-        info |= answers(task, batch, torch.from_numpy(recording.logits))
-    else:
-        info |= _model_answers(task, torch.from_numpy(recording.logits))
+    info |= answers(task, batch, torch.from_numpy(recording.logits))
     if args.recording:
         recording.save(args.recording)
     write_report(recording, out, run=info, pictures=pictures, gif=not args.no_gif)
@@ -256,16 +260,3 @@ def run(args: argparse.Namespace) -> int:
         f"{recording.length} steps"
     )
     return 0
-
-
-def _model_answers(task: Task, logits: Tensor) -> dict[str, list[str | None]]:
-    """The model's answer at every step of a user's input (no targets, no mask)."""
-    if logits.dim() != 2:
-        return {}
-    kind = getattr(task, "target_kind", "classes")
-    outputs = torch.sigmoid(logits) if kind == "multilabel" else logits
-    return {
-        "predictions": [
-            _answer(task, kind, o.argmax() if kind == "classes" else o) for o in outputs
-        ]
-    }
