@@ -57,7 +57,9 @@ def mixer_kind(mixer: nn.Module) -> str:
 
 def _one(x: Any, sample: int) -> Any:
     """The kept sample of a tensor, dict or NamedTuple of tensors, detached: ``[B, ...] ->
-    [1, ...]``."""
+    [1, ...]`` (None, e.g. ``RuleInputs.conv`` without a short convolution, stays None)."""
+    if x is None:
+        return None
     if isinstance(x, Tensor):
         return x[sample : sample + 1].detach().clone()
     if isinstance(x, dict):

@@ -7,10 +7,15 @@
 ``forward(x, states=None) -> (logits, states)``: one state per block, carried across calls, so
 a prompt's states continue token by token (``generate``): a fast-weight model keeps O(1) memory
 per new token, whatever the context length.
+
+``short_conv`` (a kernel size, 0 for none) gives every block's mixer DeltaNet's short
+convolution (``fastweights.nn.ShortConvolution``), for the mixers that take the option (the
+``FastWeightLayer`` ones); a block's state is then a ``FastWeightState(fast, conv)``.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +40,7 @@ class ModelConfig:
     d_input: int = 0
     mlp_ratio: int = 4  # hidden size of the MLP in units of d_model; 0 means no MLP
     pool: str = "none"  # "none": per-position outputs; "last"/"mean": one per sequence
+    short_conv: int = 0  # kernel size of the short convolution on q, k, v; 0 means none
     mixer_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -57,10 +63,33 @@ class ModelConfig:
             raise ValueError("n_out must be given for vector inputs (d_input > 0)")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
+        self._check_short_conv()
+
+    def _check_short_conv(self) -> None:
+        value = self.short_conv
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value == 1:
+            raise ValueError(f"short_conv must be 0 (none) or a kernel size >= 2, got {value!r}")
+        if value and not takes_short_conv(self.mixer):
+            raise ValueError(
+                f"mixer {self.mixer!r} has no short convolution (short_conv={value}); mixers "
+                f"with one: {', '.join(m for m in MIXERS if takes_short_conv(m))}"
+            )
+        if value and "short_conv" in self.mixer_options:
+            raise ValueError("give short_conv once: as a field or in mixer_options, not both")
+
+    def mixer_kwargs(self) -> dict[str, Any]:
+        """The options each block's mixer is built with: ``mixer_options`` and ``short_conv``."""
+        conv = {"short_conv": self.short_conv} if self.short_conv else {}
+        return {**self.mixer_options, **conv}
 
     @property
     def outputs(self) -> int:
         return self.n_out or self.vocab_size
+
+
+def takes_short_conv(mixer: str) -> bool:
+    """Whether ``MIXERS[mixer]`` takes a ``short_conv`` option (the ``FastWeightLayer`` ones)."""
+    return "short_conv" in inspect.signature(MIXERS[mixer]).parameters
 
 
 class Block(nn.Module):
@@ -70,7 +99,7 @@ class Block(nn.Module):
         super().__init__()
         d = config.d_model
         self.norm = nn.LayerNorm(d)
-        self.mixer = MIXERS[config.mixer](d, config.n_heads, **config.mixer_options)
+        self.mixer = MIXERS[config.mixer](d, config.n_heads, **config.mixer_kwargs())
         self.mlp = None
         if config.mlp_ratio:
             hidden = config.mlp_ratio * d

@@ -14,11 +14,19 @@ from torch import nn
 from fastweights.nn.baselines import LSTMMixer, SoftmaxAttention
 from fastweights.nn.cell_layer import CellLayer, CellProjection, CellSpec
 from fastweights.nn.cell_specs import CELL_SPECS
-from fastweights.nn.fast_weight_layer import FastWeightLayer, RuleInputs, RuleProjection
+from fastweights.nn.fast_weight_layer import (
+    FastWeightLayer,
+    FastWeightState,
+    RuleInputs,
+    RuleProjection,
+)
+from fastweights.nn.short_conv import ShortConvolution
 
 MIXERS: dict[str, Callable[..., nn.Module]] = {
     "sum": partial(FastWeightLayer, rule="sum"),
     "delta": partial(FastWeightLayer, rule="delta"),
+    # DeltaNet as Yang et al. 2024 (arXiv:2406.06484) build it: with a short convolution of 4
+    "delta_conv": partial(FastWeightLayer, rule="delta", short_conv=4),
     "gated_delta": partial(FastWeightLayer, rule="gated_delta"),
     "oja": partial(FastWeightLayer, rule="oja"),
     "dpfp": partial(FastWeightLayer, rule="sum", feature_map="dpfp", feature_options={"nu": 1}),
@@ -34,8 +42,10 @@ __all__ = [
     "CellProjection",
     "CellSpec",
     "FastWeightLayer",
+    "FastWeightState",
     "LSTMMixer",
     "RuleInputs",
     "RuleProjection",
+    "ShortConvolution",
     "SoftmaxAttention",
 ]

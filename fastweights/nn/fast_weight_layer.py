@@ -12,16 +12,23 @@ Transformer (Katharopoulos et al. 2020); ``delta`` with L2-normalised keys is De
 (Schlag et al. 2021, arXiv:2102.11174, modern normalisation); ``dpfp`` features give the DPFP
 variants. ``forward(x, state=None) -> (y, state)`` with ``state [B, H, K, V]``: carrying it
 across calls equals one long call.
+
+``short_conv = n > 0`` adds DeltaNet's short convolution (Yang et al. 2024, arXiv:2406.06484):
+a causal depthwise convolution of ``n`` taps and SiLU on the projected q, k and v, before the
+feature map and normalisation (``q = norm(φ(silu(conv(W_q x))))``, ``v = silu(conv(W_v x))``;
+``ShortConvolution``). It lives in the slow net, so the hook still sees what the rule sees; the
+layer's state is then ``FastWeightState(fast [B, H, K, V], conv [B, 3·H·D, n − 1])``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fastweights.nn.short_conv import ShortConvolution
 from fastweights.ops import RULES, apply_feature_map, feature_dim
 
 # Per rule: feature map, normalisation of q and k, and whether β is learned (else 1).
@@ -34,13 +41,25 @@ RULE_DEFAULTS: dict[str, tuple[str, str | None, bool]] = {
 
 
 class RuleInputs(NamedTuple):
-    """What the rule sees: ``q, k [B, T, H, K]``, ``v [B, T, H, V]``, ``beta [B, T, H]``, gates."""
+    """What the rule sees: ``q, k [B, T, H, K]``, ``v [B, T, H, V]``, ``beta [B, T, H]``, gates.
+
+    ``conv``: the short convolution's cache after this call, ``[B, 3·H·D, short_conv − 1]``
+    (None without a short convolution); the layer carries it in its state, the rule never reads it.
+    """
 
     q: Tensor
     k: Tensor
     v: Tensor
     beta: Tensor
     gates: dict[str, Tensor]
+    conv: Tensor | None = None
+
+
+class FastWeightState(NamedTuple):
+    """A ``FastWeightLayer``'s state with a short convolution (without one: ``fast`` alone)."""
+
+    fast: Tensor  # the fast weights S [B, H, K, V]
+    conv: Tensor  # the short convolution's last inputs [B, 3·H·D, short_conv − 1]
 
 
 class RuleProjection(nn.Module):
@@ -57,11 +76,13 @@ class RuleProjection(nn.Module):
         feature_options: dict[str, object],
         norm: str | None,
         learn_beta: bool,
+        short_conv: int = 0,
     ) -> None:
         super().__init__()
         self.n_heads, self.d_head = n_heads, d_head
         self.feature_map, self.feature_options, self.norm = feature_map, feature_options, norm
         self.qkv = nn.Linear(d_model, 3 * n_heads * d_head, bias=False)
+        self.conv = ShortConvolution(3 * n_heads * d_head, short_conv) if short_conv else None
         self.beta = nn.Linear(d_model, n_heads) if learn_beta else None
         self.gates = nn.ModuleDict({name: nn.Linear(d_model, n_heads) for name in gates})
         for gate in self.gates.values():
@@ -71,14 +92,20 @@ class RuleProjection(nn.Module):
         x = apply_feature_map(self.feature_map, x, **self.feature_options)
         return x if self.norm is None else apply_feature_map(self.norm, x)
 
-    def forward(self, x: Tensor) -> RuleInputs:
+    def forward(self, x: Tensor, conv_cache: Tensor | None = None) -> RuleInputs:
+        """``x [B, T, d_model]`` (and the short convolution's cache, if it has one)."""
         B, T, _ = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, self.d_head).unbind(2)  # [B, T, H, D]
+        qkv, cache = self.qkv(x), None  # [B, T, 3·H·D]
+        if self.conv is not None:
+            qkv, cache = self.conv(qkv, conv_cache)
+        elif conv_cache is not None:
+            raise ValueError("this projection has no short convolution: conv_cache must be None")
+        q, k, v = qkv.view(B, T, 3, self.n_heads, self.d_head).unbind(2)  # [B, T, H, D]
         beta = (
             torch.sigmoid(self.beta(x)) if self.beta is not None else x.new_ones(B, T, self.n_heads)
         )
         gates = {name: F.logsigmoid(gate(x)) for name, gate in self.gates.items()}
-        return RuleInputs(self._features(q), self._features(k), v, beta, gates)
+        return RuleInputs(self._features(q), self._features(k), v, beta, gates, cache)
 
 
 class FastWeightLayer(nn.Module):
@@ -96,11 +123,17 @@ class FastWeightLayer(nn.Module):
         learn_beta: bool | None = None,
         impl: str | None = None,
         chunk_size: int = 64,
+        short_conv: int = 0,
     ) -> None:
         super().__init__()
         if rule not in RULES:
             raise ValueError(f"unknown rule {rule!r}; known rules: {', '.join(RULES)}")
         _check_heads(d_model, n_heads)
+        if not _is_int(short_conv) or not (short_conv == 0 or short_conv >= 2):
+            raise ValueError(
+                f"short_conv must be 0 (none) or a kernel size >= 2, got {short_conv!r}"
+            )
+        self.short_conv = short_conv
         default_map, default_norm, default_beta = RULE_DEFAULTS[rule]
         self.rule = RULES[rule]
         self.impl = impl or ("chunk" if "chunk" in self.rule.forms else "recurrent")
@@ -116,25 +149,52 @@ class FastWeightLayer(nn.Module):
         self.project = RuleProjection(
             d_model, n_heads, d_head, gates=self.rule.gates, feature_map=feature_map,
             feature_options=options, norm=default_norm if norm == "default" else norm,
-            learn_beta=default_beta if learn_beta is None else learn_beta,
+            learn_beta=default_beta if learn_beta is None else learn_beta, short_conv=short_conv,
         )  # fmt: skip
         self.d_key = feature_dim(feature_map, d_head, **options)
         self.out = nn.Linear(n_heads * d_head, d_model, bias=False)
 
-    def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``x [B, T, d_model]`` -> ``(y [B, T, d_model], state [B, H, K, V])``."""
-        inputs = self.project(x)
+    def forward(
+        self, x: Tensor, state: Tensor | FastWeightState | None = None
+    ) -> tuple[Tensor, Tensor | FastWeightState]:
+        """``x [B, T, d_model]`` -> ``(y [B, T, d_model], state)``: ``S [B, H, K, V]``, or
+        ``FastWeightState(S, conv cache)`` with a short convolution."""
+        fast, conv = self._unpack(state)
+        inputs = self.project(x, conv)
         # scale 1: the feature maps and normalisations above set the size of q and k
-        o, state = self.rule(
+        o, fast = self.rule(
             inputs.q, inputs.k, inputs.v, inputs.beta, impl=self.impl, scale=1.0,
-            initial_state=state, chunk_size=self.chunk_size, **inputs.gates,
+            initial_state=fast, chunk_size=self.chunk_size, **inputs.gates,
         )  # fmt: skip
-        return self.out(o.flatten(2)), state
+        y = self.out(o.flatten(2))
+        return y, (FastWeightState(fast, inputs.conv) if self.short_conv else fast)
+
+    def _unpack(self, state: Any) -> tuple[Tensor | None, Tensor | None]:
+        """``state`` -> (fast weights, conv cache), checking it is this layer's kind of state."""
+        if state is None:
+            return None, None
+        if self.short_conv:
+            if not isinstance(state, FastWeightState):
+                raise TypeError(
+                    f"a layer with short_conv={self.short_conv} takes a FastWeightState(fast, "
+                    f"conv) as state, got {type(state).__name__}"
+                )
+            return state.fast, state.conv
+        if not isinstance(state, Tensor):
+            raise TypeError(
+                "a layer without short convolution takes the fast weights [B, H, K, V] as "
+                f"state, got {type(state).__name__}"
+            )
+        return state, None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_heads(d_model: int, n_heads: int) -> None:
     for name, value in (("d_model", d_model), ("n_heads", n_heads)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not _is_int(value) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if d_model % n_heads:
         raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")

@@ -65,7 +65,7 @@ def test_equivalent_attention_errors():
         equivalent_attention("delta", q, k, beta, gate)
 
 
-@pytest.mark.parametrize("mixer", ["delta", "gated_delta", "dpfp", "softmax"])
+@pytest.mark.parametrize("mixer", ["delta", "delta_conv", "gated_delta", "dpfp", "softmax"])
 def test_layer_attention_reads_the_recorded_output(mixer, make_model, make_tokens):
     layer = record(make_model(mixer), make_tokens(1, 6)).layers[1]
     A = layer_attention(layer)
@@ -76,8 +76,9 @@ def test_layer_attention_reads_the_recorded_output(mixer, make_model, make_token
         layer_attention(record(make_model("delta"), make_tokens(1, 6), every=2).layers[0])
 
 
-def test_input_attribution_is_causal(make_model, make_tokens):
-    model, x = make_model("delta"), make_tokens(2, 6)
+@pytest.mark.parametrize("mixer", ["delta", "delta_conv"])
+def test_input_attribution_is_causal(mixer, make_model, make_tokens):
+    model, x = make_model(mixer), make_tokens(2, 6)
     full = input_attribution(model, x, t=3, sample=1)
     assert full.shape == (6,) and np.all(full[4:] == 0) and np.all(full[:4] > 0)
     # the whole output's norm is the root of the sum over the units' squared norms

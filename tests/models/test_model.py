@@ -12,7 +12,7 @@ from fastweights.models import (
     matched_config,
     preset_config,
 )
-from fastweights.nn import MIXERS
+from fastweights.nn import MIXERS, FastWeightState
 
 TOL = {"rtol": 1e-9, "atol": 1e-9}
 
@@ -55,8 +55,9 @@ def test_a_short_overfit_lowers_the_loss(mixer) -> None:
     assert losses[-1] < 0.6 * losses[0], f"{mixer}: {losses[0]:.3f} -> {losses[-1]:.3f}"
 
 
-def test_generate_carries_the_state_and_matches_greedy_decoding() -> None:
-    model, prompt = _lm("delta"), _ids(B=2, T=5)
+@pytest.mark.parametrize("fields", [{}, {"short_conv": 3}])
+def test_generate_carries_the_state_and_matches_greedy_decoding(fields) -> None:
+    model, prompt = _lm("delta", **fields), _ids(B=2, T=5)
     out = model.generate(prompt, 7, temperature=0)
     assert out.shape == (2, 12) and torch.equal(out[:, :5], prompt)
     for t in range(5, 12):  # each greedy token is the argmax of the full forward on its prefix
@@ -85,6 +86,10 @@ def test_vector_inputs_and_pooled_heads() -> None:
         ({"d_input": 3}, "n_out must be given"),
         ({"vocab_size": 5, "pool": "max"}, "pool must be one of"),
         ({"vocab_size": 5, "n_layers": 0}, "n_layers must be a positive integer"),
+        ({"vocab_size": 5, "short_conv": 1}, "short_conv must be 0 \\(none\\) or a kernel"),
+        ({"vocab_size": 5, "short_conv": -2}, "short_conv must be 0 \\(none\\) or a kernel"),
+        ({"vocab_size": 5, "mixer": "lstm", "short_conv": 4}, "'lstm' has no short conv"),
+        ({"vocab_size": 5, "short_conv": 4, "mixer_options": {"short_conv": 2}}, "once"),
     ],
 )
 def test_bad_configs(fields, match) -> None:
@@ -98,6 +103,35 @@ def test_wrong_inputs_are_clear_errors() -> None:
         model(torch.randn(2, 3))
     with pytest.raises(ValueError, match="one per block"):
         model(_ids(), [None])
+
+
+@pytest.mark.parametrize("mixer", ["sum", "gated_delta"])
+def test_short_conv_reaches_every_block_and_streams(mixer) -> None:
+    model, ids = _lm(mixer, short_conv=4), _ids(T=9)
+    assert all(block.mixer.short_conv == 4 for block in model.blocks)
+    plain = _lm(mixer)
+    H, D = 2, 8
+    grown = model.num_parameters() - plain.num_parameters()
+    assert grown == model.config.n_layers * 3 * H * D * 4  # one 4-tap kernel per q, k, v channel
+    full, states = model(ids)
+    assert all(isinstance(state, FastWeightState) for state in states)
+    logits, carried = model(ids[:, :2])  # a prefill shorter than the kernel
+    steps = [logits]
+    for t in range(2, ids.shape[1]):
+        logits, carried = model(ids[:, t : t + 1], carried)
+        steps.append(logits)
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, **TOL)
+    for mine, whole in zip(carried, states, strict=True):
+        torch.testing.assert_close(mine.fast, whole.fast, **TOL)
+        torch.testing.assert_close(mine.conv, whole.conv, **TOL)
+
+
+def test_matched_config_keeps_short_conv_where_the_mixer_takes_it() -> None:
+    reference = preset_config("tiny", mixer="delta", vocab_size=50, short_conv=4)
+    assert matched_config(reference, "gated_delta").short_conv == 4
+    lstm = matched_config(reference, "lstm")
+    assert lstm.short_conv == 0
+    assert abs(count_parameters(lstm) / count_parameters(reference) - 1) <= 0.10
 
 
 def test_matched_presets_are_within_ten_percent() -> None:
