@@ -10,7 +10,9 @@ and the allocator with its NaN-fill test switch.
   (``restore_value`` names outputs a kernel reads and updates in place: tuning runs it several
   times); without one (the interpreter) autotuning cannot time anything, so the first config is
   applied as fixed meta-parameters (``triton.heuristics``) and ``num_warps``/``num_stages`` do
-  not apply.
+  not apply. ``FASTWEIGHTS_TRITON_AUTOTUNE=0`` (read when the kernels are imported) gives every
+  kernel its first config on a GPU too: one compilation per kernel and no timing runs (quick
+  tests, reproducible launches).
 * ``empty(...)``: every fresh kernel buffer comes from here. Under ``nan_filled()`` (or with
   ``FASTWEIGHTS_NAN_FILL=1`` in the environment) floating buffers are filled with NaN instead of
   left uninitialised, so a kernel that reads memory nobody wrote shows NaN in the tests.
@@ -46,12 +48,21 @@ __all__ = [
     "next_power_of_2",
     "tl",
     "triton",
+    "tuning",
 ]
 
 # dtypes the kernels take as inputs; accumulation and state are float32 whatever the input dtype
 KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 _nan_fill = os.environ.get("FASTWEIGHTS_NAN_FILL", "") == "1"
+
+
+def tuning() -> bool:
+    """Whether kernels are autotuned on a GPU: ``FASTWEIGHTS_TRITON_AUTOTUNE`` unset or ``1``."""
+    value = os.environ.get("FASTWEIGHTS_TRITON_AUTOTUNE", "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"FASTWEIGHTS_TRITON_AUTOTUNE must be 0 or 1, got {value!r}")
+    return value == "1"
 
 
 def interpreting() -> bool:
@@ -67,9 +78,11 @@ def gpu_driver() -> bool:
 def autotune(
     configs: Sequence[triton.Config], key: list[str], restore_value: list[str] | None = None
 ) -> Callable[[Any], Any]:
-    """``triton.autotune`` on a GPU; the first config as fixed meta-parameters elsewhere."""
+    """``triton.autotune`` on a GPU (over the first config alone when not ``tuning()``); the first
+    config as fixed meta-parameters elsewhere."""
     if gpu_driver():
-        return triton.autotune(configs=list(configs), key=key, restore_value=restore_value)
+        tried = list(configs) if tuning() else [configs[0]]  # one config: triton times nothing
+        return triton.autotune(configs=tried, key=key, restore_value=restore_value)
     fixed = dict(configs[0].kwargs)
     return triton.heuristics({name: (lambda _args, v=value: v) for name, value in fixed.items()})
 

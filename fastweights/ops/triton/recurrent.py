@@ -35,7 +35,8 @@ from torch import Tensor
 
 from fastweights.ops.triton.common import autotune, empty, tl, triton
 
-_CONFIGS = [triton.Config({}, num_warps=w) for w in (1, 2, 4, 8)]
+# launch configs; the first is the one used without a GPU or with FASTWEIGHTS_TRITON_AUTOTUNE=0
+CONFIGS = [triton.Config({}, num_warps=w) for w in (1, 2, 4, 8)]
 
 
 @triton.jit
@@ -46,7 +47,7 @@ def _offsets(i_bh, T, H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, i_v, BK
     return row, row * K + tl.arange(0, BK), row * V + i_v * BV + tl.arange(0, BV)
 
 
-@autotune(_CONFIGS, key=["K", "V", "BV", "DELTA", "GATED"])
+@autotune(CONFIGS, key=["K", "V", "BV", "DELTA", "GATED"])
 @triton.jit
 def recurrent_fwd_kernel(
     q, k, v, beta, g, S0, o, vbar, S_out, T, scale,
@@ -86,7 +87,7 @@ def recurrent_fwd_kernel(
     tl.store(S_out + p_s, S, mask=mask_s)
 
 
-@autotune(_CONFIGS, key=["K", "V", "BV", "DELTA", "GATED"])
+@autotune(CONFIGS, key=["K", "V", "BV", "DELTA", "GATED"])
 @triton.jit
 def recurrent_bwd_reverse_kernel(
     q, k, v, beta, g, vbar, d_o, d_ST, d_S0, d_k, d_v, d_beta, d_vbar, r, T, scale,
@@ -144,7 +145,7 @@ def recurrent_bwd_reverse_kernel(
     tl.store(d_S0 + p_s, dS, mask=mask_s)
 
 
-@autotune(_CONFIGS, key=["K", "V", "BV", "DELTA", "GATED"], restore_value=["d_k", "r"])
+@autotune(CONFIGS, key=["K", "V", "BV", "DELTA", "GATED"], restore_value=["d_k", "r"])
 @triton.jit
 def recurrent_bwd_forward_kernel(
     q, k, v, beta, g, S0, d_o, d_vbar, d_q, d_k, r, T, scale,
