@@ -25,7 +25,7 @@ SCHLAG = "Schlag, Irie, Schmidhuber 2021, arXiv:2102.11174"
 # The rule mixers' chunk size: these sequences are short (T <= 200), and chunks of 16 ran
 # 2-3x faster than the default 64 at T = 24-64 here (forward+backward, one thread); the
 # chunkwise form equals the recurrent one for any chunk size (tests/ops), so results do not move.
-RULE_MIXERS = ("sum", "delta", "gated_delta", "oja", "dpfp")
+RULE_MIXERS = ("sum", "delta", "delta_conv", "gated_delta", "oja", "dpfp")
 CHUNK = {"chunk_size": 16}
 
 
@@ -110,7 +110,8 @@ def mqar(
         "the sum rule (DeltaNet is perfect at T=512, 64 pairs)",
         task="mqar",
         settings=settings,
-        arms=_arms("softmax", "sum", "delta", "gated_delta", "srwm", "rdn", "lstm"),
+        # delta_conv: DeltaNet with the short convolution it is published with (arXiv:2406.06484)
+        arms=_arms("softmax", "sum", "delta", "delta_conv", "gated_delta", "srwm", "rdn", "lstm"),
         # one head, as Zoology's small-width models; it also lets the sizes match finely
         model={"n_layers": 2, "n_heads": 1},
         metric="accuracy",
@@ -119,6 +120,12 @@ def mqar(
             Claim("softmax attention solves it (small width)", "solves", ("softmax",), small),
             Claim("softmax attention solves it (large width)", "solves", ("softmax",), large),
             Claim("the delta rule solves it (large width)", "solves", ("delta",), large),
+            Claim(
+                "DeltaNet with its short conv solves it (large width)",
+                "solves",
+                ("delta_conv",),
+                large,
+            ),
             Claim("delta recalls better than sum (small width)", "better", ("delta", "sum"), small),
             Claim("delta recalls better than sum (large width)", "better", ("delta", "sum"), large),
         ),
