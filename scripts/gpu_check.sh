@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU checks of the Triton kernels (fastweights.ops.triton), in under 8 minutes on one H100/H200:
+# GPU checks of the Triton kernels (fastweights.ops.triton), in under 8 minutes on one H100/H200
+# (every step is capped; GPU_CHECK_SECONDS, default 470, is when the last one must end):
 #   1. the fault scan (python -m fastweights.ops.triton.diagnose): every rule kernel with each of
 #      its launch configs, one at a time, bf16 then fp32, at B=4 T=1024 H=16 K=V=128, in worker
 #      processes with CUDA_LAUNCH_BLOCKING=1; a fault names the kernel, config and launch line.
@@ -44,6 +45,15 @@ done
     || { echo "error: no CUDA device (torch.cuda.is_available() is False)" >&2; exit 1; }
 exec > >(tee -a "$LOG") 2>&1
 status=0
+DEADLINE=${GPU_CHECK_SECONDS:-470}  # every step is capped so that the whole run ends by then
+
+# capped SECONDS CMD...: run CMD with a timeout of SECONDS or what is left before the deadline
+capped() {
+    local cap=$1 left=$((DEADLINE - SECONDS))
+    shift
+    if [ "$left" -lt 15 ]; then echo "skipped (time is up): $*"; return 1; fi
+    timeout $((cap < left ? cap : left)) "$@"
+}
 "$PY" - <<'EOF'
 import subprocess, torch, triton
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
@@ -56,13 +66,13 @@ SCAN_OUT="$RESULTS/kernel-scan-$STAMP.jsonl"
 scan_clean=1
 if [ "$RUN_SCAN" = 1 ]; then
     echo "== fault scan: each kernel with each launch config ($SCAN_OUT)"
-    "$PY" -m fastweights.ops.triton.diagnose "${SCAN_ARGS[@]}" --budget-s=150 --out="$SCAN_OUT" \
+    "$PY" -m fastweights.ops.triton.diagnose "${SCAN_ARGS[@]}" --budget-s=120 --out="$SCAN_OUT" \
         || { scan_clean=0; status=1; }
     first=$("$PY" -c "import json,sys; bad=[r['case'] for r in map(json.loads, open(sys.argv[1])) \
         if r['status'] in ('failed','died')]; print(bad[0] if bad else '')" "$SCAN_OUT")
     if [ -n "$first" ] && command -v compute-sanitizer >/dev/null; then
         echo "== compute-sanitizer on the first failed case ($first)"
-        timeout 90 compute-sanitizer --tool memcheck --print-limit 5 \
+        capped 60 compute-sanitizer --tool memcheck --print-limit 5 \
             "$PY" -m fastweights.ops.triton.diagnose "${SCAN_ARGS[@]}" --worker="$first" 2>&1 | head -60
     elif [ -n "$first" ]; then
         echo "note: compute-sanitizer is not on this machine; the scan's launch lines stand alone"
@@ -71,10 +81,10 @@ fi
 
 if [ "$RUN_TESTS" = 1 ]; then
     echo "== kernel tests at real shapes on CUDA (first launch config of each kernel)"
-    FASTWEIGHTS_KERNEL_SHAPES=real FASTWEIGHTS_TRITON_AUTOTUNE=0 timeout 150 \
+    FASTWEIGHTS_KERNEL_SHAPES=real FASTWEIGHTS_TRITON_AUTOTUNE=0 capped 120 \
         "$PY" -m pytest tests/ops/triton -q -x -m "not slow" -p no:cacheprovider || status=1
     echo "== torch.library: opcheck and torch.compile(fullgraph=True) with inductor"
-    FASTWEIGHTS_TRITON_AUTOTUNE=0 timeout 90 \
+    FASTWEIGHTS_TRITON_AUTOTUNE=0 capped 60 \
         "$PY" -m pytest tests/ops/triton/test_library.py -q -p no:cacheprovider || status=1
 fi
 
@@ -102,11 +112,11 @@ elif [ "$RUN_BENCH" = 1 ]; then
     for shape in "1 8192 96 128" "2 16384 16 128" "4 2048 16 128" "4 4096 64 128" \
                  "8 2048 32 256" "8 1024 8 64"; do
         read -r B T H D <<<"$shape"
-        timeout 60 "${BENCH[@]}" --forms "$FORMS" --rules delta,gated_delta --B "$B" --T "$T" \
+        capped 40 "${BENCH[@]}" --forms "$FORMS" --rules delta,gated_delta --B "$B" --T "$T" \
             --H "$H" --D "$D" || { echo "warning: shape B=$B T=$T H=$H D=$D did not finish"; status=1; }
     done
     echo "== ops benchmark: T in {1K, 4K, 16K}, B=4 H=16 D=128, all three rules"
-    timeout 120 "${BENCH[@]}" --forms "$FORMS,$RECURRENT,chunk" --rules sum,delta,gated_delta \
+    capped 90 "${BENCH[@]}" --forms "$FORMS,$RECURRENT,chunk" --rules sum,delta,gated_delta \
         --B 4 --H 16 --D 128 --T 1024,4096,16384 || status=1
 fi
 
