@@ -15,10 +15,13 @@
 # Every record carries the device, torch/triton/fla versions and the git commit
 # (benchmarks/results/); the log goes to benchmarks/results/gpu-check-<time>.log.
 #
-# fla (pure Python + Triton) is installed from local wheels when present, since the GPU machine
-# may have no network: put them in benchmarks/wheels (or set FLA_WHEELS) beforehand with
+# The GPU machine may have no network, so two things come from local wheels in benchmarks/wheels
+# (or the folder GPU_WHEELS names), fetched beforehand:
 #   pip download --no-deps fla-core==0.6.0 flash-linear-attention==0.6.0 einops -d benchmarks/wheels
-# Without them the fla forms are left out (the benchmark says so) and everything else runs.
+#   pip download --no-deps nvidia-cuda-sanitizer-api nvidia-cuda-sanitizer-api-cu12 -d benchmarks/wheels
+# fla (pure Python + Triton) is installed from them; compute-sanitizer, when the machine lacks it,
+# is unpacked from the newest sanitizer wheel whose binary runs. Without them the fla forms and
+# the sanitizer rerun are left out (the log says so) and everything else runs.
 #
 # Usage: scripts/gpu_check.sh [--skip-scan] [--skip-tests] [--skip-bench]   (PYTHON=... to pick
 # the interpreter)
@@ -61,6 +64,22 @@ print(f"device: {torch.cuda.get_device_name(0)}  torch {torch.__version__}  "
       f"triton {triton.__version__}  cuda {torch.version.cuda}  commit {commit.stdout.strip()}")
 EOF
 
+WHEELS=${GPU_WHEELS:-benchmarks/wheels}
+
+# the compute-sanitizers to try: the machine's, then those unpacked from the wheels in $WHEELS
+# (CUDA 13 first, then 12) whose binary runs
+sanitizers() {
+    command -v compute-sanitizer
+    local wheel dir bin
+    for wheel in "$WHEELS"/nvidia_cuda_sanitizer_api-*.whl "$WHEELS"/nvidia_cuda_sanitizer_api_cu12-*.whl; do
+        [ -f "$wheel" ] || continue
+        dir=$(mktemp -d)
+        "$PY" -m zipfile -e "$wheel" "$dir" && chmod -R +x "$dir" || continue  # zip drops modes
+        bin=$(find "$dir" -path '*/bin/compute-sanitizer' -type f | head -1)
+        [ -n "$bin" ] && "$bin" --version >/dev/null 2>&1 && echo "$bin"
+    done
+}
+
 SCAN_ARGS=(--B=4 --T=1024 --H=16 --D=128 --dtypes=bfloat16,float32 --rules=delta,gated_delta,sum)
 SCAN_OUT="$RESULTS/kernel-scan-$STAMP.jsonl"
 scan_clean=1
@@ -70,12 +89,17 @@ if [ "$RUN_SCAN" = 1 ]; then
         || { scan_clean=0; status=1; }
     first=$("$PY" -c "import json,sys; bad=[r['case'] for r in map(json.loads, open(sys.argv[1])) \
         if r['status'] in ('failed','died')]; print(bad[0] if bad else '')" "$SCAN_OUT")
-    if [ -n "$first" ] && command -v compute-sanitizer >/dev/null; then
-        echo "== compute-sanitizer on the first failed case ($first)"
-        capped 60 compute-sanitizer --tool memcheck --print-limit 5 \
-            "$PY" -m fastweights.ops.triton.diagnose "${SCAN_ARGS[@]}" --worker="$first" 2>&1 | head -60
-    elif [ -n "$first" ]; then
-        echo "note: compute-sanitizer is not on this machine; the scan's launch lines stand alone"
+    found=0
+    for sanitizer in $([ -n "$first" ] && sanitizers); do
+        found=1
+        echo "== compute-sanitizer on the first failed case ($first): $sanitizer"
+        report=$(capped 60 "$sanitizer" --tool memcheck --print-limit 5 \
+            "$PY" -m fastweights.ops.triton.diagnose "${SCAN_ARGS[@]}" --worker="$first" 2>&1)
+        echo "$report" | head -60
+        grep -q "ERROR SUMMARY" <<<"$report" && break  # it ran; else try the next one
+    done
+    if [ -n "$first" ] && [ "$found" = 0 ]; then
+        echo "note: no compute-sanitizer here or in $WHEELS; the scan's launch lines stand alone"
     fi
 fi
 
@@ -88,14 +112,15 @@ if [ "$RUN_TESTS" = 1 ]; then
         "$PY" -m pytest tests/ops/triton/test_library.py -q -p no:cacheprovider || status=1
 fi
 
-WHEELS=${FLA_WHEELS:-benchmarks/wheels}
 if [ "$RUN_BENCH" = 1 ] && [ "$scan_clean" = 0 ]; then
     echo "== ops benchmark skipped: the fault scan found failures (autotuning would launch them)"
 elif [ "$RUN_BENCH" = 1 ]; then
     if ! "$PY" -c "import fla.ops" 2>/dev/null; then
         if ls "$WHEELS"/fla_core-0.6.0-*.whl >/dev/null 2>&1; then
             echo "== installing fla 0.6.0 from $WHEELS"
-            "$PY" -m pip install --no-index --no-deps "$WHEELS"/*.whl || echo "warning: fla not installed"
+            "$PY" -m pip install --no-index --no-deps "$WHEELS"/fla_core-*.whl \
+                "$WHEELS"/flash_linear_attention-*.whl $(ls "$WHEELS"/einops-*.whl 2>/dev/null) \
+                || echo "warning: fla not installed"
         else
             echo "note: no fla wheels in $WHEELS; fla forms are not measured"
         fi
