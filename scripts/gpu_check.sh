@@ -4,7 +4,8 @@
 #   1. the fault scan (python -m fastweights.ops.triton.diagnose): every rule kernel with each of
 #      its launch configs, one at a time, bf16 then fp32, at B=4 T=1024 H=16 K=V=128, in worker
 #      processes with CUDA_LAUNCH_BLOCKING=1; a fault names the kernel, config and launch line.
-#      The first failed case is rerun under compute-sanitizer when the machine has it;
+#      The first failed case is rerun under compute-sanitizer, and on failures the scan runs again
+#      with DISABLE_MMA_V3=1 (Triton's mma.sync path instead of Hopper's wgmma);
 #   2. the kernel tests at real shapes on CUDA (FASTWEIGHTS_KERNEL_SHAPES=real: K = V = 128,
 #      T = 1000, bf16 included) with FASTWEIGHTS_TRITON_AUTOTUNE=0 (one compilation per kernel),
 #      then the torch.library test (opcheck, torch.compile(fullgraph=True) with inductor);
@@ -100,6 +101,13 @@ if [ "$RUN_SCAN" = 1 ]; then
     done
     if [ -n "$first" ] && [ "$found" = 0 ]; then
         echo "note: no compute-sanitizer here or in $WHEELS; the scan's launch lines stand alone"
+    fi
+    if [ "$scan_clean" = 0 ]; then
+        # triton 3.6+ has known illegal accesses in multi-dot kernels on Hopper's wgmma path:
+        # the same scan on Triton's mma.sync path (fresh cache: the kernels compile again)
+        echo "== fault scan again with DISABLE_MMA_V3=1 (mma.sync instead of wgmma)"
+        DISABLE_MMA_V3=1 TRITON_CACHE_DIR=$(mktemp -d) "$PY" -m fastweights.ops.triton.diagnose \
+            "${SCAN_ARGS[@]}" --budget-s=90 --out="$RESULTS/kernel-scan-mma-v2-$STAMP.jsonl"
     fi
 fi
 

@@ -219,9 +219,15 @@ def _text(data: bytes | str | None) -> str:
     return data.decode(errors="replace") if isinstance(data, bytes) else data or ""
 
 
-def _machine(device: str) -> dict[str, str]:
+# environment variables that change what the kernels compile to (DISABLE_MMA_V3: Triton's
+# mma.sync instead of Hopper's wgmma)
+ENV = ("DISABLE_MMA_V3", "FASTWEIGHTS_TRITON_AUTOTUNE", "TRITON_INTERPRET")
+
+
+def _machine(device: str) -> dict[str, Any]:
     name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu (triton interpreter)"
-    return {"device": name, "torch": torch.__version__, "triton": triton.__version__}
+    env = {key: os.environ.get(key) for key in ENV}
+    return {"device": name, "torch": torch.__version__, "triton": triton.__version__, "env": env}
 
 
 def main(argv: list[str] | None = None) -> int:
