@@ -107,7 +107,7 @@ class CellLayer(nn.Module):
         *,
         cell: str,
         impl: str | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         from fastweights.nn.cell_specs import CELL_SPECS
@@ -129,7 +129,11 @@ class CellLayer(nn.Module):
             raise ValueError(
                 f"cell {cell!r} has no {self.impl!r} form; available: {', '.join(available)}"
             )
-        generator = torch.Generator().manual_seed(seed)  # the initial state's own init
+        # the initial state's own generator; by default seeded from torch's global one, so that
+        # torch.manual_seed fixes it and two layers of a model start from different states
+        if seed is None:
+            seed = int(torch.randint(2**62, ()).item())
+        generator = torch.Generator().manual_seed(seed)
         self.project = CellProjection(d_model, n_heads, d_head, spec)
         state, self._rebuild_state = _flatten(spec.state(n_heads, d_head, generator))
         params, self._rebuild_params = _flatten(spec.params(n_heads, d_head, generator))

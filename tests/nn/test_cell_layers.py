@@ -163,3 +163,22 @@ def test_a_layer_takes_a_cells_kernel_form_and_names_it_when_asked_for_a_missing
     assert CellLayer(16, 2, cell="srwm", impl="triton").impl == "triton"  # built, not run
     with pytest.raises(ValueError, match="available: recurrent, fused, triton"):
         CellLayer(16, 2, cell="srwm", impl="chunk")
+
+
+@pytest.mark.parametrize("name", ["srwm", "rdn"])
+def test_layers_start_from_their_own_random_state_and_params_fixed_by_the_global_seed(name) -> None:
+    def held(layer: CellLayer) -> list[torch.Tensor]:
+        return [t.detach().clone() for t in (*layer.initial_state.parameters(),
+                                              *layer.params.parameters())]  # fmt: skip
+
+    torch.manual_seed(0)
+    first, second = (
+        held(CellLayer(D_MODEL, HEADS, cell=name)),
+        held(CellLayer(D_MODEL, HEADS, cell=name)),
+    )
+    assert first and not all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    torch.manual_seed(0)
+    again = held(CellLayer(D_MODEL, HEADS, cell=name))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    explicit = [held(CellLayer(D_MODEL, HEADS, cell=name, seed=5)) for _ in range(2)]
+    assert all(torch.equal(a, b) for a, b in zip(*explicit, strict=True))
