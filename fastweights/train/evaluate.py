@@ -4,7 +4,8 @@ The task, the model and the evaluation settings come from the run's ``config.jso
 from its ``checkpoint.pt``. Without ``--test-split`` it reads what the run's evaluations read (the
 validation split of a language model, fresh batches of a generated task); ``--test-split`` reads
 the task's ``test_split()``: longer strings (formal languages, copy/reverse) for length
-generalisation, held-out text or alphabets.
+generalisation, held-out text or alphabets. For a text (a task with ``windows``) it also prints
+the exact bits per character of the whole split (``metrics.text_bits_per_char``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from fastweights.models import FWPModel, ModelConfig
 from fastweights.tasks import TASKS, Task
 from fastweights.train.loop import CHECKPOINT, TrainConfig, evaluate, load_checkpoint, validation
+from fastweights.train.metrics import text_bits_per_char
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +61,12 @@ def run(args: argparse.Namespace) -> int:
           f"eval accuracy {result['eval_accuracy']:.4f}  "
           f"sequence accuracy {result['eval_sequence_accuracy']:.4f}")  # fmt: skip
     if "eval_bits_per_char" in result:
-        print(f"bits per char {result['eval_bits_per_char']:.4f}")
+        print(f"bits per char {result['eval_bits_per_char']:.4f} (sampled windows)")
+    if hasattr(task, "windows"):
+        device = next(model.parameters()).device
+        bits, count = text_bits_per_char(model, task, batch_size=config.batch_size, device=device)
+        print(f"bits per char {bits:.4f} (the whole {split} text, {count:,} characters, "
+              f"{config.batch_size} streams carrying their state)")  # fmt: skip
     for length, accuracy in result.get("eval_accuracy_by_length", {}).items():
         print(f"length {length:>5}: accuracy {accuracy:.4f}")
     return 0

@@ -10,6 +10,10 @@
   input the model had to read); reported when the lengths vary, for length generalisation;
 - ``eval_bits_per_char``: ``eval_loss / ln 2`` for character-level language models (tasks that
   declare ``char_level = True``): the cross-entropy in bits per predicted character.
+
+``text_bits_per_char`` is the exact number for a text: every prediction of the split once, in
+order (``task.windows``), each stream's state carried from window to window, as papers report
+a test set's bits per character.
 """
 
 from __future__ import annotations
@@ -77,3 +81,26 @@ def evaluate(
     if getattr(task, "char_level", False):
         metrics["eval_bits_per_char"] = metrics["eval_loss"] / math.log(2)
     return metrics
+
+
+def text_bits_per_char(
+    model: Callable[[Tensor, Any], tuple[Tensor, Any]],
+    task: Any,
+    *,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+) -> tuple[float, int]:
+    """``(bits per character, characters predicted)`` over the whole split of ``task``: its
+    ``windows(batch_size)`` in order, ``model(x, states) -> (logits, states)`` carrying each of
+    the ``batch_size`` streams' state from one window to the next."""
+    nats, count, states = 0.0, 0, None
+    with torch.no_grad():
+        for window in task.windows(batch_size):
+            batch = Batch(*(t.to(device) for t in window))
+            logits, states = model(batch.x, states)
+            result = score(task, batch, logits.float())
+            nats += result.loss.item() * result.correct.numel()
+            count += result.correct.numel()
+    if count == 0:
+        raise ValueError(f"{type(task).__name__} has no characters to predict")
+    return nats / count / math.log(2), count

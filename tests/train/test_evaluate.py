@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fastweights.cli import main
+from fastweights.tasks import CharLM
 
 SHORT = ["--train.steps=4", "--train.eval_every=2", "--train.batch_size=4", "--model.d_model=16"]
 
@@ -45,6 +46,8 @@ def test_a_language_model_is_scored_on_validation_then_on_test_text(
     validation = capsys.readouterr().out
     assert f"eval loss {last['eval_loss']:.4f}" in validation
     assert f"bits per char {last['eval_bits_per_char']:.4f}" in validation
+    characters = CharLM(split="valid").n_symbols - 1  # every prediction of the split, once
+    assert f"(the whole validation text, {characters:,} characters, 4 streams" in validation
     assert main(["eval", str(run), "--test-split"]) == 0
     test = capsys.readouterr().out
     assert "(test)" in test and f"eval loss {last['eval_loss']:.4f}" not in test

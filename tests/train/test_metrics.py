@@ -8,9 +8,11 @@ from typing import ClassVar
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from fastweights.tasks import Batch
-from fastweights.train.metrics import evaluate, sequence_lengths
+from fastweights.models import FWPModel, ModelConfig
+from fastweights.tasks import Batch, CharLM
+from fastweights.train.metrics import evaluate, sequence_lengths, text_bits_per_char
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,30 @@ def test_bits_per_char_is_the_loss_in_bits() -> None:
     metrics = evaluate(_predicts([[0, 0, 0, 0]] * 2), _FixedChars(), batch_size=2, batches=1,
                        seed=0)  # fmt: skip
     assert metrics["eval_bits_per_char"] == pytest.approx(metrics["eval_loss"] / math.log(2))
+
+
+def test_text_bits_per_char_is_every_stream_read_in_one_call(tmp_path) -> None:
+    # carrying each stream's state across windows equals reading the stream in one call
+    file = tmp_path / "enwik8"
+    file.write_bytes(bytes((7 * i + i // 13) % 251 for i in range(3000)))
+    task = CharLM(corpus="enwik8", path=str(file), exact_size=False, seq_len=8, split="test")
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=task.vocab_size, d_model=16, n_layers=2, n_heads=2)
+    model = FWPModel(config).double().eval()
+    bits, count = text_bits_per_char(model, task, batch_size=3)
+    assert count == task.n_symbols - 1
+    windows = list(task.windows(3))
+    nats = 0.0
+    for row in range(windows[0].x.shape[0]):
+        x = torch.cat([w.x[row][w.mask[row]] for w in windows])
+        y = torch.cat([w.y[row][w.mask[row]] for w in windows])
+        with torch.no_grad():
+            logits = model(x[None])[0][0]
+        nats += F.cross_entropy(logits, y, reduction="sum").item()
+    assert bits == pytest.approx(nats / count / math.log(2), rel=1e-6)  # scored in float32
+    with torch.no_grad():  # and not what a fresh state per window gives
+        fresh = sum(
+            F.cross_entropy(model(w.x)[0][w.mask], w.y[w.mask], reduction="sum").item()
+            for w in windows
+        )
+    assert abs(fresh / count / math.log(2) - bits) > 1e-6
