@@ -63,10 +63,13 @@ def run(args: argparse.Namespace) -> int:
     if "eval_bits_per_char" in result:
         print(f"bits per char {result['eval_bits_per_char']:.4f} (sampled windows)")
     if hasattr(task, "windows"):
-        device = next(model.parameters()).device
-        bits, count = text_bits_per_char(model, task, batch_size=config.batch_size, device=device)
-        print(f"bits per char {bits:.4f} (the whole {split} text, {count:,} characters, "
-              f"{config.batch_size} streams carrying their state)")  # fmt: skip
+        device, streams = next(model.parameters()).device, config.batch_size
+        for carry, how in ((True, "carrying their state"), (False, "each window afresh")):
+            bits, count = text_bits_per_char(
+                model, task, batch_size=streams, carry_state=carry, device=device
+            )
+            print(f"bits per char {bits:.4f} (the whole {split} text, {count:,} characters, "
+                  f"{streams} streams {how})")  # fmt: skip
     for length, accuracy in result.get("eval_accuracy_by_length", {}).items():
         print(f"length {length:>5}: accuracy {accuracy:.4f}")
     return 0

@@ -13,7 +13,7 @@
 
 ``text_bits_per_char`` is the exact number for a text: every prediction of the split once, in
 order (``task.windows``), each stream's state carried from window to window, as papers report
-a test set's bits per character.
+a test set's bits per character (or each window afresh, to tell the two apart).
 """
 
 from __future__ import annotations
@@ -88,16 +88,18 @@ def text_bits_per_char(
     task: Any,
     *,
     batch_size: int,
+    carry_state: bool = True,
     device: torch.device | str = "cpu",
 ) -> tuple[float, int]:
     """``(bits per character, characters predicted)`` over the whole split of ``task``: its
     ``windows(batch_size)`` in order, ``model(x, states) -> (logits, states)`` carrying each of
-    the ``batch_size`` streams' state from one window to the next."""
+    the ``batch_size`` streams' state from one window to the next (``carry_state=False``: every
+    window starts afresh, as training windows do)."""
     nats, count, states = 0.0, 0, None
     with torch.no_grad():
         for window in task.windows(batch_size):
             batch = Batch(*(t.to(device) for t in window))
-            logits, states = model(batch.x, states)
+            logits, states = model(batch.x, states if carry_state else None)
             result = score(task, batch, logits.float())
             nats += result.loss.item() * result.correct.numel()
             count += result.correct.numel()
