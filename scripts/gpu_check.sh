@@ -12,7 +12,8 @@
 #   3. only when the scan found nothing: the ops benchmark (benchmarks/ops.py), bf16, fwd and
 #      fwd+bwd: our Triton forms, fla 0.6.0's chunk_* (when installed) and causal SDPA, on fla's own
 #      default shape grid (fla benchmarks/ops/registry.py SHAPE_CONFIGS), then T in {1K, 4K, 16K}
-#      with our PyTorch chunk form and the recurrent kernels (ours, fla's fused_recurrent_*) too.
+#      with our PyTorch chunk form and the recurrent kernels (ours, fla's fused_recurrent_*) too;
+#   4. if time is left: the training loop's GPU test (bf16 autocast) and 200 timed training steps.
 # Every record carries the device, torch/triton/fla versions and the git commit
 # (benchmarks/results/); the log goes to benchmarks/results/gpu-check-<time>.log.
 #
@@ -151,6 +152,15 @@ elif [ "$RUN_BENCH" = 1 ]; then
     echo "== ops benchmark: T in {1K, 4K, 16K}, B=4 H=16 D=128, all three rules"
     capped 90 "${BENCH[@]}" --forms "$FORMS,$RECURRENT,chunk" --rules sum,delta,gated_delta \
         --B 4 --H 16 --D 128 --T 1024,4096,16384 || status=1
+fi
+
+if [ "$RUN_TESTS" = 1 ]; then
+    # what any issue wants from a GPU, if time is left: the loop on CUDA with bf16 autocast, and
+    # the speed of a training step (the PyTorch forms; tok/s on the progress lines)
+    echo "== training on CUDA: the loop's GPU test, then 200 steps of charlm-delta"
+    capped 45 "$PY" -m pytest tests/train/test_loop.py -q -k gpu -p no:cacheprovider || status=1
+    capped 60 "$PY" -m fastweights.cli train charlm-delta --out "$(mktemp -d)/charlm" \
+        --train.steps=200 --train.eval_every=100 || status=1
 fi
 
 echo "== done (status $status); log: $LOG"
