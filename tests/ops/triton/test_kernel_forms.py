@@ -88,3 +88,16 @@ def test_import_fastweights_does_not_import_triton() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_autotune_switch_reads_0_or_1(monkeypatch) -> None:
+    from fastweights.ops.triton.common import tuning
+
+    for value, expected in (("1", True), ("0", False)):
+        monkeypatch.setenv("FASTWEIGHTS_TRITON_AUTOTUNE", value)
+        assert tuning() is expected
+    monkeypatch.delenv("FASTWEIGHTS_TRITON_AUTOTUNE")
+    assert tuning()
+    monkeypatch.setenv("FASTWEIGHTS_TRITON_AUTOTUNE", "off")
+    with pytest.raises(ValueError, match="must be 0 or 1, got 'off'"):
+        tuning()
