@@ -24,6 +24,7 @@ the clamped terms are < 1e-37.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -220,20 +221,32 @@ def chunk_delta(
     g: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Chunk form of ``delta`` (``g = None``) and ``gated_delta``, in the rule layout."""
-    B, T, H, K = q.shape
-    V = v.shape[-1]
     if beta.dim() == 4:
-        # per-channel rates: value channel j of head h is its own delta rule with V = 1,
-        # so it becomes head h·V + j: [B, T, H, D] -> [B, T, H·V, D]
-        def per_channel(x: Tensor) -> Tensor:
-            return x.unsqueeze(3).expand(B, T, H, V, *x.shape[3:]).reshape(B, T, H * V, -1)
-
-        o, S = chunk_delta(
-            per_channel(q), per_channel(k), v.reshape(B, T, H * V, 1), beta.reshape(B, T, H * V),
-            state.mT.reshape(B, H * V, K, 1), chunk_size=chunk_size, scale=scale,
-            g=None if g is None else per_channel(g.unsqueeze(-1)).squeeze(-1),
-        )  # fmt: skip
-        return o.reshape(B, T, H, V), S.reshape(B, H, V, K).mT
-
+        return per_channel_as_heads(
+            chunk_delta, q, k, v, beta, state, chunk_size=chunk_size, scale=scale, g=g
+        )
+    B, _, H, K = q.shape
+    V = v.shape[-1]
     o, S = _ChunkDelta.apply(q, k, v, beta, g, state.reshape(B * H, K, V), chunk_size, scale)
     return o, S.view(B, H, K, V)
+
+
+def per_channel_as_heads(
+    form: Callable[..., tuple[Tensor, Tensor]], q: Tensor, k: Tensor, v: Tensor, beta: Tensor,
+    state: Tensor, *, chunk_size: int, scale: float, g: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """A (gated) delta form with per-channel rates ``β [B, T, H, V]``, run by ``form`` (which
+    takes per-head rates): value channel ``j`` of head ``h`` is its own delta rule with ``V = 1``,
+    so it becomes head ``h·V + j`` (``[B, T, H, D] -> [B, T, H·V, D]``)."""
+    B, T, H, K = q.shape
+    V = v.shape[-1]
+
+    def per_channel(x: Tensor) -> Tensor:
+        return x.unsqueeze(3).expand(B, T, H, V, *x.shape[3:]).reshape(B, T, H * V, -1)
+
+    o, S = form(
+        per_channel(q), per_channel(k), v.reshape(B, T, H * V, 1), beta.reshape(B, T, H * V),
+        state.mT.reshape(B, H * V, K, 1), chunk_size=chunk_size, scale=scale,
+        g=None if g is None else per_channel(g.unsqueeze(-1)).squeeze(-1),
+    )  # fmt: skip
+    return o.reshape(B, T, H, V), S.reshape(B, H, V, K).mT

@@ -10,13 +10,14 @@ dtype of ``v``. Names the rules register:
 
 Per-channel rates ``β [B, T, H, V]``: the recurrent kernels take them as they are (value channels
 never mix); the chunk form runs value channel ``j`` of head ``h`` as head ``h·V + j`` with
-``V = 1``, as the PyTorch chunk form does.
+``V = 1`` (``delta_chunk.per_channel_as_heads``, as the PyTorch chunk form does).
 """
 
 from __future__ import annotations
 
 from torch import Tensor
 
+from fastweights.ops.delta_chunk import per_channel_as_heads
 from fastweights.ops.triton import library
 from fastweights.ops.triton.chunk import check_chunk_kernel_shapes
 from fastweights.ops.triton.common import check_kernel_inputs
@@ -54,20 +55,11 @@ def delta_chunk(
 ) -> tuple[Tensor, Tensor]:  # fmt: skip
     """The (gated, with ``g``) delta rule, chunkwise kernels."""
     rule = "delta" if g is None else "gated_delta"
-    B, T, H, K = q.shape
-    V = v.shape[-1]
-    check_chunk_kernel_shapes(rule, K, chunk_size)
+    check_chunk_kernel_shapes(rule, q.shape[-1], chunk_size)
     if beta.dim() == 4:
-        # per-channel rates: [B, T, H, D] -> [B, T, H·V, D], value channel j of head h its own head
-        def per_channel(x: Tensor) -> Tensor:
-            return x.unsqueeze(3).expand(B, T, H, V, *x.shape[3:]).reshape(B, T, H * V, -1)
-
-        o, S = delta_chunk(
-            per_channel(q), per_channel(k), v.reshape(B, T, H * V, 1), beta.reshape(B, T, H * V),
-            state.mT.reshape(B, H * V, K, 1), chunk_size=chunk_size, scale=scale,
-            g=None if g is None else per_channel(g.unsqueeze(-1)).squeeze(-1),
-        )  # fmt: skip
-        return o.reshape(B, T, H, V), S.reshape(B, H, V, K).mT
+        return per_channel_as_heads(
+            delta_chunk, q, k, v, beta, state, chunk_size=chunk_size, scale=scale, g=g
+        )
     q, k, v, beta, g = _checked(rule, q, k, v, beta, g)
     o, S, *_ = library.chunk_fwd(q, k, v, beta, g, state.contiguous(), scale, chunk_size)
     return o, S
