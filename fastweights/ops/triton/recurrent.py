@@ -47,6 +47,24 @@ def _offsets(i_bh, T, H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, i_v, BK
     return row, row * K + tl.arange(0, BK), row * V + i_v * BV + tl.arange(0, BV)
 
 
+@triton.jit
+def _state_block(i_bh, i_v, K: tl.constexpr, V: tl.constexpr, BK: tl.constexpr, BV):
+    """The program's ``[BK, BV]`` block of a ``[B·H, K, V]`` state: offsets and masks, and the
+    value channels ``offs_v`` with the key and value masks."""
+    offs_k, offs_v = tl.arange(0, BK), i_v * BV + tl.arange(0, BV)
+    mask_k, mask_v = offs_k < K, offs_v < V
+    p_s = i_bh.to(tl.int64) * K * V + offs_k[:, None] * V + offs_v[None, :]
+    return p_s, mask_k[:, None] & mask_v[None, :], offs_v, mask_k, mask_v
+
+
+@triton.jit
+def _load_rate(beta, p_b, mask_v, BETA_V: tl.constexpr):
+    """``β_t``: per value channel (``BETA_V``) or one per head, as float32."""
+    if BETA_V:
+        return tl.load(beta + p_b, mask=mask_v, other=0.0).to(tl.float32)
+    return tl.load(beta + p_b).to(tl.float32)
+
+
 @autotune(CONFIGS, key=["K", "V", "BV", "DELTA", "GATED"])
 @triton.jit
 def recurrent_fwd_kernel(
@@ -56,10 +74,7 @@ def recurrent_fwd_kernel(
 ):  # fmt: skip
     i_v, i_bh = tl.program_id(0), tl.program_id(1)
     row, p_k, p_v = _offsets(i_bh, T, H, K, V, i_v, BK, BV)
-    offs_k, offs_v = tl.arange(0, BK), i_v * BV + tl.arange(0, BV)
-    mask_k, mask_v = offs_k < K, offs_v < V
-    mask_s = mask_k[:, None] & mask_v[None, :]
-    p_s = i_bh.to(tl.int64) * K * V + offs_k[:, None] * V + offs_v[None, :]
+    p_s, mask_s, offs_v, mask_k, mask_v = _state_block(i_bh, i_v, K, V, BK, BV)
     S = tl.load(S0 + p_s, mask=mask_s, other=0.0).to(tl.float32)
     p_g = row
     p_b = row * V + offs_v if BETA_V else row
@@ -67,9 +82,7 @@ def recurrent_fwd_kernel(
         b_q = tl.load(q + p_k, mask=mask_k, other=0.0).to(tl.float32) * scale
         b_k = tl.load(k + p_k, mask=mask_k, other=0.0).to(tl.float32)
         b_v = tl.load(v + p_v, mask=mask_v, other=0.0).to(tl.float32)
-        b_beta = tl.load(beta + p_b, mask=mask_v, other=0.0).to(tl.float32) if BETA_V else (
-            tl.load(beta + p_b).to(tl.float32)
-        )  # fmt: skip
+        b_beta = _load_rate(beta, p_b, mask_v, BETA_V)
         if GATED:
             S = S * tl.exp(tl.load(g + p_g).to(tl.float32))
         if DELTA:
@@ -99,10 +112,7 @@ def recurrent_bwd_reverse_kernel(
     i_v, i_bh = tl.program_id(0), tl.program_id(1)
     n_rows = tl.num_programs(1).to(tl.int64) // H * T * H  # B·T·H: the stride of a partial
     row, p_k, p_v = _offsets(i_bh, T, H, K, V, i_v, BK, BV)
-    offs_k, offs_v = tl.arange(0, BK), i_v * BV + tl.arange(0, BV)
-    mask_k, mask_v = offs_k < K, offs_v < V
-    mask_s = mask_k[:, None] & mask_v[None, :]
-    p_s = i_bh.to(tl.int64) * K * V + offs_k[:, None] * V + offs_v[None, :]
+    p_s, mask_s, offs_v, mask_k, mask_v = _state_block(i_bh, i_v, K, V, BK, BV)
     dS = tl.load(d_ST + p_s, mask=mask_s, other=0.0).to(tl.float32)
     last = T - 1
     p_k += last * H * K
@@ -114,9 +124,7 @@ def recurrent_bwd_reverse_kernel(
         b_k = tl.load(k + p_k, mask=mask_k, other=0.0).to(tl.float32)
         b_w = tl.load(v + p_v, mask=mask_v, other=0.0).to(tl.float32)  # v − v̄
         b_do = tl.load(d_o + p_v, mask=mask_v, other=0.0).to(tl.float32)
-        b_beta = tl.load(beta + p_b, mask=mask_v, other=0.0).to(tl.float32) if BETA_V else (
-            tl.load(beta + p_b).to(tl.float32)
-        )  # fmt: skip
+        b_beta = _load_rate(beta, p_b, mask_v, BETA_V)
         if DELTA:
             b_vbar = tl.load(vbar + p_v, mask=mask_v, other=0.0)
             b_w = b_w - b_vbar
@@ -157,10 +165,7 @@ def recurrent_bwd_forward_kernel(
     i_v, i_bh = tl.program_id(0), tl.program_id(1)
     n_rows = tl.num_programs(1).to(tl.int64) // H * T * H
     row, p_k, p_v = _offsets(i_bh, T, H, K, V, i_v, BK, BV)
-    offs_k, offs_v = tl.arange(0, BK), i_v * BV + tl.arange(0, BV)
-    mask_k, mask_v = offs_k < K, offs_v < V
-    mask_s = mask_k[:, None] & mask_v[None, :]
-    p_s = i_bh.to(tl.int64) * K * V + offs_k[:, None] * V + offs_v[None, :]
+    p_s, mask_s, offs_v, mask_k, mask_v = _state_block(i_bh, i_v, K, V, BK, BV)
     S = tl.load(S0 + p_s, mask=mask_s, other=0.0).to(tl.float32)
     p_g = row
     p_b = row * V + offs_v if BETA_V else row
@@ -169,9 +174,7 @@ def recurrent_bwd_forward_kernel(
         b_k = tl.load(k + p_k, mask=mask_k, other=0.0).to(tl.float32)
         b_v = tl.load(v + p_v, mask=mask_v, other=0.0).to(tl.float32)
         b_do = tl.load(d_o + p_v, mask=mask_v, other=0.0).to(tl.float32)
-        b_beta = tl.load(beta + p_b, mask=mask_v, other=0.0).to(tl.float32) if BETA_V else (
-            tl.load(beta + p_b).to(tl.float32)
-        )  # fmt: skip
+        b_beta = _load_rate(beta, p_b, mask_v, BETA_V)
         if GATED:
             S = S * tl.exp(tl.load(g + p_g).to(tl.float32))
         if DELTA:
