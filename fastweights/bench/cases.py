@@ -77,6 +77,27 @@ def _gate(
     raise ValueError(f"no benchmark input for gate {name!r}; known gates: ('g',)")
 
 
+def rule_inputs(
+    gates: tuple[str, ...], B: int, T: int, H: int, K: int, V: int, gen: torch.Generator,
+    dtype: torch.dtype,
+) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """A rule's inputs (q, k, v, beta, initial_state and the named gates) and the upstream grads
+    of (o, final state), drawn from `gen` in that order; the state is float32 (float64 for
+    float64 inputs), the rules' contract."""
+    state_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    inputs = {
+        "q": F.normalize(_randn((B, T, H, K), gen, dtype), dim=-1),
+        "k": F.normalize(_randn((B, T, H, K), gen, dtype), dim=-1),
+        "v": _randn((B, T, H, V), gen, dtype),
+        "beta": torch.sigmoid(_randn((B, T, H), gen, dtype)),
+        "initial_state": 0.1 * _randn((B, H, K, V), gen, state_dtype),
+    }
+    for name in gates:
+        inputs[name] = _gate(name, (B, T, H), gen, dtype)
+    upstream = (_randn((B, T, H, V), gen, dtype), _randn((B, H, K, V), gen, state_dtype))
+    return inputs, upstream
+
+
 def _leaves(tensors: dict[str, torch.Tensor], grad: bool) -> dict[str, torch.Tensor]:
     """Detached copies that are autograd leaves, requiring grad when `grad`."""
     return {name: t.detach().requires_grad_(grad) for name, t in tensors.items()}
@@ -109,7 +130,6 @@ def build_call(
     if case.form in FLA_FORMS:  # fla's kernels behind the rule's call signature
         rule = fla_rule(case.rule, case.form)
     grad = case.mode == "fwdbwd"
-    state_dtype = torch.float64 if dtype == torch.float64 else torch.float32  # the rules' contract
     B, T, H, K, V = case.B, case.T, case.H, case.K, case.V
     if case.rule == SDPA:
         leaves = _leaves(
@@ -129,15 +149,7 @@ def build_call(
     else:
         if rule is None:
             raise ValueError(f"rule {case.rule!r} needs its rule object")
-        tensors = {
-            "q": F.normalize(_randn((B, T, H, K), gen, dtype), dim=-1),
-            "k": F.normalize(_randn((B, T, H, K), gen, dtype), dim=-1),
-            "v": _randn((B, T, H, V), gen, dtype),
-            "beta": torch.sigmoid(_randn((B, T, H), gen, dtype)),
-            "initial_state": 0.1 * _randn((B, H, K, V), gen, state_dtype),
-        }
-        for name in getattr(rule, "gates", ()):
-            tensors[name] = _gate(name, (B, T, H), gen, dtype)
+        tensors, upstream = rule_inputs(getattr(rule, "gates", ()), B, T, H, K, V, gen, dtype)
         leaves = _leaves(tensors, grad)
 
         def forward() -> tuple[torch.Tensor, ...]:
@@ -146,7 +158,6 @@ def build_call(
             out = rule(q, k, v, beta, impl=case.form, chunk_size=case.chunk_size, **rest)
             return out[0], out[1]  # (o, final state)
 
-        upstream = (_randn((B, T, H, V), gen, dtype), _randn((B, H, K, V), gen, state_dtype))
     if grad:
         return _forward_backward(forward, leaves, upstream)
 

@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from fastweights.bench.cases import rule_inputs
 from fastweights.ops import RULES
 from fastweights.ops.triton import chunk_bwd, chunk_fwd, recurrent
 from fastweights.ops.triton.common import triton
@@ -102,22 +102,11 @@ def pin(kernel: Any, config: triton.Config) -> None:
 
 
 def _inputs(rule: str, shape: dict[str, int], dtype: torch.dtype, device: str) -> dict[str, Any]:
+    """The benchmark's inputs and upstream grads (``fastweights.bench.cases.rule_inputs``)."""
     gen = torch.Generator(device=device).manual_seed(0)
     B, T, H, D = shape["B"], shape["T"], shape["H"], shape["D"]
-
-    def randn(*size: int) -> torch.Tensor:
-        return torch.randn(size, generator=gen, device=device)
-
-    x = {
-        "q": F.normalize(randn(B, T, H, D), dim=-1), "k": F.normalize(randn(B, T, H, D), dim=-1),
-        "v": randn(B, T, H, D), "beta": torch.sigmoid(randn(B, T, H)),
-    }  # fmt: skip
-    if "g" in RULES[rule].gates:
-        x["g"] = F.logsigmoid(randn(B, T, H) + 4)
-    x = {name: t.to(dtype) for name, t in x.items()}
-    x["initial_state"] = 0.1 * randn(B, H, D, D)
-    upstream = (randn(B, T, H, D), randn(B, H, D, D))
-    return {"inputs": x, "upstream": upstream}
+    inputs, upstream = rule_inputs(RULES[rule].gates, B, T, H, D, D, gen, dtype)
+    return {"inputs": inputs, "upstream": upstream}
 
 
 def _run(rule: str, impl: str, data: dict[str, Any], dtype: torch.dtype) -> list[torch.Tensor]:
