@@ -28,10 +28,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from fastweights.bench.measure import machine_info, peak_memory, time_call, time_repeats
-from fastweights.bench.ops import default_out
+from fastweights.bench.measure import (
+    default_out,
+    machine_info,
+    peak_memory,
+    time_call,
+    time_repeats,
+)
 from fastweights.bench.runner import utc_now
-from fastweights.ops import CELLS, srwm
+from fastweights.ops import CELLS
+from fastweights.ops.cells import srwm
 
 FORMS = ("triton", "fused", "recurrent")
 MODES = ("fwd", "fwdbwd")

@@ -17,19 +17,25 @@ from fastweights import __version__
 
 # Word path -> (module, one-line help). Adding a subcommand is one line here.
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("bench", "ops"): ("fastweights.bench.ops", "time the forms of the learning rules"),
-    ("bench", "mixers"): ("fastweights.bench.mixers", "time forward+backward of every mixer"),
-    ("bench", "efficacy"): ("fastweights.bench.efficacy.command", "the papers' findings, seeded"),
-    ("presets",): ("fastweights.models.report", "parameter counts of the model presets"),
-    ("list",): ("fastweights.listing", "registered names, one per line: rules|cells|mixers|..."),
-    ("train",): ("fastweights.train.command", "train a run preset: fwp train PRESET --out DIR"),
-    ("demo",): ("fastweights.train.demo", "the main demo: sum rule vs delta rule on edits"),
-    ("eval",): ("fastweights.train.evaluate", "evaluate a run: fwp eval RUN [--test-split]"),
+    ("bench", "ops"): ("fastweights.commands.bench_ops", "time the forms of the learning rules"),
+    ("bench", "mixers"): (
+        "fastweights.commands.bench_mixers",
+        "time forward+backward of every mixer",
+    ),
+    ("bench", "efficacy"): ("fastweights.commands.bench_efficacy", "the papers' findings, seeded"),
+    ("presets",): ("fastweights.commands.presets", "parameter counts of the model presets"),
+    ("list",): (
+        "fastweights.commands.listing",
+        "registered names, one per line: rules|cells|mixers|...",
+    ),
+    ("train",): ("fastweights.commands.train", "train a run preset: fwp train PRESET --out DIR"),
+    ("demo",): ("fastweights.commands.demo", "the main demo: sum rule vs delta rule on edits"),
+    ("eval",): ("fastweights.commands.evaluate", "evaluate a run: fwp eval RUN [--test-split]"),
     ("generate",): (
-        "fastweights.train.generate",
+        "fastweights.commands.generate",
         "continue a text: fwp generate RUN --prompt TEXT",
     ),
-    ("inspect",): ("fastweights.analysis.inspect_command", "HTML report of a run's fast weights"),
+    ("inspect",): ("fastweights.commands.inspect", "HTML report of a run's fast weights"),
 }
 
 # Help for the words that only group subcommands.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU checks of the Triton kernels (fastweights.ops.triton), in under 8 minutes on one H100/H200
 # (every step is capped; GPU_CHECK_SECONDS, default 470, is when the last one must end):
-#   1. the fault scan (python -m fastweights.ops.triton.diagnose): every rule kernel with each of
+#   1. the fault scan (python -m fastweights.bench.kernel_faults): every rule kernel with each of
 #      its launch configs, one at a time, bf16 then fp32, at B=4 T=1024 H=16 K=V=128, in worker
 #      processes with CUDA_LAUNCH_BLOCKING=1; a fault names the kernel, config and launch line.
 #      The first failed case is rerun under compute-sanitizer, and on failures the scan runs again
@@ -87,7 +87,7 @@ SCAN_OUT="$RESULTS/kernel-scan-$STAMP.jsonl"
 scan_clean=1
 if [ "$RUN_SCAN" = 1 ]; then
     echo "== fault scan: each kernel with each launch config ($SCAN_OUT)"
-    "$PY" -m fastweights.ops.triton.diagnose "${SCAN_ARGS[@]}" --budget-s=120 --out="$SCAN_OUT" \
+    "$PY" -m fastweights.bench.kernel_faults "${SCAN_ARGS[@]}" --budget-s=120 --out="$SCAN_OUT" \
         || { scan_clean=0; status=1; }
     first=$("$PY" -c "import json,sys; bad=[r['case'] for r in map(json.loads, open(sys.argv[1])) \
         if r['status'] in ('failed','died')]; print(bad[0] if bad else '')" "$SCAN_OUT")
@@ -96,7 +96,7 @@ if [ "$RUN_SCAN" = 1 ]; then
         found=1
         echo "== compute-sanitizer on the first failed case ($first): $sanitizer"
         report=$(capped 60 "$sanitizer" --tool memcheck --print-limit 5 \
-            "$PY" -m fastweights.ops.triton.diagnose "${SCAN_ARGS[@]}" --worker="$first" 2>&1)
+            "$PY" -m fastweights.bench.kernel_faults "${SCAN_ARGS[@]}" --worker="$first" 2>&1)
         echo "$report" | head -60
         grep -q "ERROR SUMMARY" <<<"$report" && break  # it ran; else try the next one
     done
@@ -107,7 +107,7 @@ if [ "$RUN_SCAN" = 1 ]; then
         # triton 3.6+ has known illegal accesses in multi-dot kernels on Hopper's wgmma path:
         # the same scan on Triton's mma.sync path (fresh cache: the kernels compile again)
         echo "== fault scan again with DISABLE_MMA_V3=1 (mma.sync instead of wgmma)"
-        DISABLE_MMA_V3=1 TRITON_CACHE_DIR=$(mktemp -d) "$PY" -m fastweights.ops.triton.diagnose \
+        DISABLE_MMA_V3=1 TRITON_CACHE_DIR=$(mktemp -d) "$PY" -m fastweights.bench.kernel_faults \
             "${SCAN_ARGS[@]}" --budget-s=90 --out="$RESULTS/kernel-scan-mma-v2-$STAMP.jsonl"
     fi
 fi
@@ -115,10 +115,10 @@ fi
 if [ "$RUN_TESTS" = 1 ]; then
     echo "== kernel tests at real shapes on CUDA (first launch config of each kernel)"
     FASTWEIGHTS_KERNEL_SHAPES=real FASTWEIGHTS_TRITON_AUTOTUNE=0 capped 120 \
-        "$PY" -m pytest tests/ops/triton -q -x -m "not slow" -p no:cacheprovider || status=1
+        "$PY" -m pytest tests/ops/triton_kernels -q -x -m "not slow" -p no:cacheprovider || status=1
     echo "== torch.library: opcheck and torch.compile(fullgraph=True) with inductor"
     FASTWEIGHTS_TRITON_AUTOTUNE=0 capped 60 \
-        "$PY" -m pytest tests/ops/triton/test_library.py -q -p no:cacheprovider || status=1
+        "$PY" -m pytest tests/ops/triton_kernels/test_library.py -q -p no:cacheprovider || status=1
 fi
 
 if [ "$RUN_BENCH" = 1 ] && [ "$scan_clean" = 0 ]; then

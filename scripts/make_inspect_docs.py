@@ -26,7 +26,7 @@ import torch
 
 from fastweights.analysis import Recording, record
 from fastweights.analysis.animation import weights_gif
-from fastweights.analysis.inspect_command import evaluation_sample, step_tokens
+from fastweights.analysis.inputs import evaluation_sample, step_tokens
 from fastweights.analysis.measures import frobenius_norm
 from fastweights.analysis.plots import (
     attention_matrices,
@@ -41,9 +41,9 @@ from fastweights.analysis.plots import (
     weight_heatmaps,
 )
 from fastweights.analysis.report import write_report
-from fastweights.train.command import configs
-from fastweights.train.evaluate import load_run
 from fastweights.train.loop import CHECKPOINT, train
+from fastweights.train.presets import configs
+from fastweights.train.run_dir import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 # name -> (run preset, overrides): equal model sizes and data, only the mixer differs

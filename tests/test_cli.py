@@ -15,8 +15,8 @@ from fastweights import __version__, cli
 
 @pytest.fixture
 def fake_bench_ops(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    """Stand in for ``fastweights.bench.ops`` so these tests do not run the real benchmark."""
-    module = types.ModuleType("fastweights.bench.ops")
+    """Stand in for ``fastweights.commands.bench_ops``, so the real benchmark does not run."""
+    module = types.ModuleType("fastweights.commands.bench_ops")
 
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--quick", action="store_true")
@@ -27,7 +27,7 @@ def fake_bench_ops(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
 
     module.add_arguments = add_arguments
     module.run = run
-    monkeypatch.setitem(sys.modules, "fastweights.bench.ops", module)
+    monkeypatch.setitem(sys.modules, "fastweights.commands.bench_ops", module)
     return module
 
 

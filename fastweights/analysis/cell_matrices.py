@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from fastweights.ops import srnet1993
+from fastweights.ops.cells import srnet1993
 
 Matrix = tuple[Tensor, dict[str, Any]]
 

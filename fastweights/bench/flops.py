@@ -7,8 +7,8 @@ one, because the chunk forms pad to whole chunks. The chunk counts are the produ
 implementation executes (a test holds them equal to `torch.utils.flop_counter`), including the
 recompute of the intra-chunk part that the chunk backward does instead of storing it.
 
-These are the numbers behind `%ceil` in `fastweights.bench.ops`; `benchmarks/README.md` restates
-them. Change them here only, with the README.
+These are the numbers behind `%ceil` in `fastweights.commands.bench_ops`;
+`benchmarks/README.md` restates them. Change them here only, with the README.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def algorithm(rule: str, form: str) -> str | None:
 
 
 def unit_lower_inverse_flops(n: int, block: int = 16) -> int:
-    """Products in ``fastweights.ops.triangular.unit_lower_inverse`` for an ``n × n`` matrix.
+    """Products in ``fastweights.ops.rules.triangular.unit_lower_inverse`` for an ``n × n`` matrix.
 
     ``n`` is padded to ``nb`` blocks of ``b = min(n, 16)``. Diagonal blocks: 2 products of b³
     per doubling step, ⌈log₂ b⌉ − 1 steps each. Block row i: ``A_{i,<i} T_{<i,<i}`` (2b(ib)²)

@@ -20,11 +20,12 @@ import gc
 import importlib.metadata
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -241,3 +242,9 @@ def machine_info(device: torch.device) -> dict[str, object]:
         "env": {name: os.environ.get(name) for name in ENV_VARS},
         "argv": sys.argv[1:],
     }
+
+
+def default_out(info: Mapping[str, object], benchmark: str = "ops") -> Path:
+    """benchmarks/results/<benchmark>-<machine>.jsonl, <machine> a slug of the device."""
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{info['device']} {info['device_name']}".lower()).strip("-")
+    return Path("benchmarks") / "results" / f"{benchmark}-{slug}.jsonl"

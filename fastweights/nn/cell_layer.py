@@ -21,30 +21,14 @@ exactly what the cell sees), the learned initial state and parameters, and the o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from fastweights.nn.cell_specs import CELL_SPECS, CellSpec
 from fastweights.ops import CELLS
-from fastweights.ops.cell import Cell, Tree
-
-
-@dataclass(frozen=True)
-class CellSpec:
-    """How a cell becomes a layer (see the module docstring)."""
-
-    width: Callable[[int], int]
-    inputs: Callable[[Tensor], Tree]
-    state: Callable[[int, int, torch.Generator], Tree]
-    params: Callable[[int, int, torch.Generator], Tree]
-    out: Callable[[int], int]
-    # which leaves of the initial state / of the params are learned (all, none, or their
-    # indices); the others are fixed buffers
-    learn_state: bool | tuple[int, ...] = True
-    learn_params: bool | tuple[int, ...] = True
-    cell: Callable[[int, int], Cell] | None = None
+from fastweights.ops.cell import Tree
 
 
 def _flatten(tree: Tree) -> tuple[list[Tensor], Callable[[list[Tensor]], Tree]]:
@@ -110,7 +94,6 @@ class CellLayer(nn.Module):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        from fastweights.nn.cell_specs import CELL_SPECS
         from fastweights.nn.fast_weight_layer import _check_heads
 
         _check_heads(d_model, n_heads)

@@ -7,13 +7,14 @@ parameters acting inside the recurrence, and the output size per head. See ``cel
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
-from fastweights.nn.cell_layer import CellSpec
-from fastweights.ops import (
+from fastweights.ops.cell import Cell, Tree, heads_as_batch
+from fastweights.ops.cells import (
     delta_delta,
     delta_lstm,
     delta_mlp,
@@ -24,8 +25,24 @@ from fastweights.ops import (
     srnet1993,
     srwm,
 )
-from fastweights.ops.cell import heads_as_batch
 from fastweights.ops.feature_maps import elu_plus_one, softmax, sum_norm
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """How a cell becomes a layer (see the module docstring)."""
+
+    width: Callable[[int], int]
+    inputs: Callable[[Tensor], Tree]
+    state: Callable[[int, int, torch.Generator], Tree]
+    params: Callable[[int, int, torch.Generator], Tree]
+    out: Callable[[int], int]
+    # which leaves of the initial state / of the params are learned (all, none, or their
+    # indices); the others are fixed buffers
+    learn_state: bool | tuple[int, ...] = True
+    learn_params: bool | tuple[int, ...] = True
+    cell: Callable[[int, int], Cell] | None = None
+
 
 # The Delta MLP's fast net, as the official ``CudaDeepFastNetLayer`` by default: one residual
 # block (``fast_net_depth=1``) whose hidden width is 4·d_model over the heads, i.e. F = 4·d.

@@ -1,48 +1,16 @@
-"""Pure tensor functions: the fast-weight learning rules, the cells and the feature maps.
+"""Pure tensor functions: the contracts, checks and feature maps here; the learning rules in
+``ops.rules``, the cells in ``ops.cells``, the optional GPU kernels in ``ops.triton``.
 
 ``RULES[name](q, k, v, beta, *, impl, scale=None, initial_state=None, chunk_size=64,
 cu_seqlens=None, **gates) -> Output(o, state)``; see ``fastweights.ops.rule`` for the contract.
 ``CELLS[name](x, state, params=None, *, impl) -> (y, state)``; see ``fastweights.ops.cell``.
 """
 
-from fastweights.ops import (
-    delta_delta,
-    delta_lstm,
-    delta_mlp,
-    delta_rnn,
-    fwp1991,
-    rdn,
-    sr_delta,
-    srnet1993,
-    srwm,
-)
 from fastweights.ops.cell import Cell
-from fastweights.ops.delta import delta_rule
+from fastweights.ops.cells import CELLS
 from fastweights.ops.feature_maps import FEATURE_MAPS, apply_feature_map, feature_dim
-from fastweights.ops.gated_delta import gated_delta_rule
-from fastweights.ops.oja import oja_rule
 from fastweights.ops.rule import LearningRule, Output
-from fastweights.ops.sum import sum_rule
-
-RULES: dict[str, LearningRule] = {
-    rule.name: rule for rule in (sum_rule, delta_rule, gated_delta_rule, oja_rule)
-}
-
-CELLS: dict[str, Cell] = {
-    cell.name: cell
-    for cell in (
-        srwm.cell,
-        srwm.fake_cell,
-        sr_delta.cell,
-        delta_rnn.cell,
-        delta_lstm.cell,
-        rdn.cell,
-        delta_mlp.cell,
-        delta_delta.cell,
-        fwp1991.cell,
-        srnet1993.cell,
-    )
-}
+from fastweights.ops.rules import RULES, delta_rule, gated_delta_rule, oja_rule, sum_rule
 
 __all__ = [
     "CELLS",

@@ -78,6 +78,27 @@ def recurrent(step: Step) -> Form:
     return form
 
 
+def per_channel_as_heads(
+    form: Callable[..., tuple[Tensor, Tensor]], q: Tensor, k: Tensor, v: Tensor, beta: Tensor,
+    state: Tensor, *, chunk_size: int, scale: float, g: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """A (gated) delta form with per-channel rates ``β [B, T, H, V]``, run by ``form`` (which
+    takes per-head rates): value channel ``j`` of head ``h`` is its own delta rule with ``V = 1``,
+    so it becomes head ``h·V + j`` (``[B, T, H, D] -> [B, T, H·V, D]``)."""
+    B, T, H, K = q.shape
+    V = v.shape[-1]
+
+    def per_channel(x: Tensor) -> Tensor:
+        return x.unsqueeze(3).expand(B, T, H, V, *x.shape[3:]).reshape(B, T, H * V, -1)
+
+    o, S = form(
+        per_channel(q), per_channel(k), v.reshape(B, T, H * V, 1), beta.reshape(B, T, H * V),
+        state.mT.reshape(B, H * V, K, 1), chunk_size=chunk_size, scale=scale,
+        g=None if g is None else per_channel(g.unsqueeze(-1)).squeeze(-1),
+    )  # fmt: skip
+    return o.reshape(B, T, H, V), S.reshape(B, H, V, K).mT
+
+
 def _pack_to_batch(x: Tensor, lengths: list[int]) -> Tensor:
     # [1, ΣT, ...] -> [N, max T, ...], zero-padded at the end: a zero token (k = 0, β = 0, g = 0)
     # leaves the state of every rule unchanged, so padded runs end in the right final state.

@@ -1,11 +1,17 @@
 """Run presets for ``fwp train``: a task, a model and a training config, as plain dicts.
 
-The model's input and output sizes come from the task (``vocab_size``/``d_input``, ``n_out``).
+``configs(preset, overrides)`` resolves one into its task, ``ModelConfig`` and ``TrainConfig``;
+the model's input and output sizes come from the task (``vocab_size``/``d_input``, ``n_out``).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from fastweights.models import ModelConfig
+from fastweights.tasks import TASKS
+from fastweights.train.loop import TrainConfig
+from fastweights.train.overrides import apply_overrides
 
 _AR_EDITING = ("associative_retrieval", {"setting": "editing", "n_pairs": 8, "n_queries": 8})
 _SMALL = {"d_model": 64, "n_layers": 2, "n_heads": 4}
@@ -61,3 +67,24 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
         "train": _TRAIN,
     },
 }
+
+
+def configs(preset: str, overrides: list[str]) -> tuple[Any, ModelConfig, TrainConfig]:
+    """The task, model config and train config of ``preset`` with ``overrides`` applied."""
+    if preset not in RUN_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known presets: {', '.join(RUN_PRESETS)}")
+    spec = RUN_PRESETS[preset]
+    task_name, task_fields = spec["task"]
+    task_cls = TASKS[task_name]
+    values = apply_overrides(
+        {
+            "task": (task_cls, task_fields),
+            "model": (ModelConfig, spec["model"]),
+            "train": (TrainConfig, spec["train"]),
+        },
+        overrides,
+    )
+    task = task_cls(**values["task"])
+    io = {"vocab_size": task.vocab_size} if task.vocab_size else {"d_input": task.d_input}
+    model = ModelConfig(**{**values["model"], **io, "n_out": task.n_out})
+    return task, model, TrainConfig(**values["train"])

@@ -6,9 +6,10 @@ import argparse
 import pytest
 import torch
 
-from fastweights.bench import fla, ops
+from fastweights.bench import fla
 from fastweights.bench.cases import Case
 from fastweights.bench.flops import op_flops
+from fastweights.commands import bench_ops as ops
 
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
 

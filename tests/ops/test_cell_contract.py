@@ -123,8 +123,8 @@ def test_unknown_form_is_an_error(name) -> None:
 
 
 def test_heads_as_batch_runs_each_head_as_its_own_net() -> None:
-    from fastweights.ops import srnet1993
     from fastweights.ops.cell import heads_as_batch
+    from fastweights.ops.cells import srnet1993
 
     cell = heads_as_batch(srnet1993.cell)
     x, state, params = cell.example(2, 5, torch.Generator().manual_seed(7), heads=3)
@@ -139,7 +139,7 @@ def test_heads_as_batch_runs_each_head_as_its_own_net() -> None:
 
 
 def test_delta_rnn_v1_split_form_equals_its_scan() -> None:
-    from fastweights.ops import delta_rnn
+    from fastweights.ops.cells import delta_rnn
 
     cell = delta_rnn.cell_v1
     x, state, _ = cell.example(2, 9, torch.Generator().manual_seed(8))
@@ -155,8 +155,8 @@ def test_delta_rnn_v1_split_form_equals_its_scan() -> None:
 
 
 def test_heads_as_batch_keeps_the_faster_forms() -> None:
-    from fastweights.ops import srnet1993
     from fastweights.ops.cell import heads_as_batch
+    from fastweights.ops.cells import srnet1993
 
     cell = heads_as_batch(srnet1993.cell)
     assert set(cell.forms) == {"recurrent", "lean"}

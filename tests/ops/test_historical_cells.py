@@ -15,8 +15,9 @@ import pytest
 import torch
 from torch import Tensor
 
-from fastweights.ops import RULES, fwp1991, srnet1993
+from fastweights.ops import RULES
 from fastweights.ops.cell import Cell
+from fastweights.ops.cells import fwp1991, srnet1993
 
 EXACT = {"rtol": 1e-12, "atol": 1e-12}
 DOC = Path(__file__).resolve().parents[2] / "docs" / "historical.md"

@@ -2,7 +2,7 @@
 
 The oracles below are written from the paper's equations in the paper's orientation (``W`` is
 ``[V, K]``, ``o = W q``), with their own delta-rule write and read, independently of the cells'
-steps (which store ``S = Wᵀ`` and reuse ``fastweights.ops.delta.step``).
+steps (which store ``S = Wᵀ`` and reuse ``fastweights.ops.rules.delta.step``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import pytest
 import torch
 from torch import Tensor
 
-from fastweights.ops import RULES, delta_delta, delta_lstm, delta_mlp, delta_rnn, rdn
+from fastweights.ops import RULES
 from fastweights.ops.cell import Cell, scan
+from fastweights.ops.cells import delta_delta, delta_lstm, delta_mlp, delta_rnn, rdn
 
 CELLS: dict[str, Cell] = {
     "delta_rnn": delta_rnn.cell,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fastweights.ops import CELLS, RULES, sr_delta, srwm
+from fastweights.ops import CELLS, RULES
+from fastweights.ops.cells import sr_delta, srwm
 
 TOL = {"rtol": 1e-12, "atol": 1e-12}
 

@@ -9,7 +9,7 @@ state's gradient; stores ``∂S_{n+1}`` (the gradient of the state leaving chunk
     ∂S_n = Q̃ᵀ ∂O + e^{Γ_C} ∂S_{n+1} − Wᵀ ∂Δ             Q̃ = diag(e^Γ) Q
 
 ``intra`` (grid: chunks × B·H) differentiates the chunk by hand, as
-``fastweights.ops.delta_chunk._intra_backward`` does, looping over the value blocks to gather
+``fastweights.ops.rules.delta_chunk._intra_backward`` does, looping over the value blocks to gather
 ``∂W = −∂Δ S_nᵀ``, ``∂P = ∂O Δᵀ``, ``∂Q̃ = ∂O S_nᵀ``, ``∂K̃ = Δ ∂S_{n+1}ᵀ``,
 ``∂e^{Γ_C} = ⟨∂S_{n+1}, S_n⟩`` and, per value block, ``∂R_v = Tᵀ ∂U`` (``∂v = β ∂R_v``). Then with
 ``∂R_k = Tᵀ ∂W``, ``Z = −strict_tril(∂R_v Uᵀ + ∂R_k Wᵀ) ⊙ M`` and ``Y = tril(∂P) ⊙ M``::

@@ -5,7 +5,8 @@ and the allocator with its NaN-fill test switch.
   (``pip install fastweights[triton]``); nothing outside ``fastweights.ops.triton`` imports it.
 * ``interpreting()``: ``TRITON_INTERPRET=1`` — the kernels then run on CPU tensors through
   Triton's interpreter (tests, CI). Triton reads the variable when a kernel is *decorated*, so it
-  must be set before the kernel modules are imported (``tests/ops/triton/conftest.py`` does that).
+  must be set before the kernel modules are imported (``tests/ops/triton_kernels/conftest.py``
+  does that).
 * ``autotune(configs, key, restore_value)``: ``triton.autotune`` where a GPU driver is present
   (``restore_value`` names outputs a kernel reads and updates in place: tuning runs it several
   times); without one (the interpreter) autotuning cannot time anything, so the first config is

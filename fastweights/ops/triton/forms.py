@@ -10,14 +10,14 @@ dtype of ``v``. Names the rules register:
 
 Per-channel rates ``β [B, T, H, V]``: the recurrent kernels take them as they are (value channels
 never mix); the chunk form runs value channel ``j`` of head ``h`` as head ``h·V + j`` with
-``V = 1`` (``delta_chunk.per_channel_as_heads``, as the PyTorch chunk form does).
+``V = 1`` (``rule.per_channel_as_heads``, as the PyTorch chunk form does).
 """
 
 from __future__ import annotations
 
 from torch import Tensor
 
-from fastweights.ops.delta_chunk import per_channel_as_heads
+from fastweights.ops.rule import per_channel_as_heads
 from fastweights.ops.triton import library
 from fastweights.ops.triton.chunk import check_chunk_kernel_shapes
 from fastweights.ops.triton.common import check_kernel_inputs

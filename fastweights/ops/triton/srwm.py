@@ -23,7 +23,7 @@ Reverting in float32 adds a rounding error per step; ``docs/srwm.md`` ("Triton k
 the measured growth with ``T``. The official kernel does the same (sequential per (batch,
 head), CUDA, reverting backward).
 
-Layouts follow ``fastweights.ops.srwm``: ``x [B, T, H, D]`` (float32, float16 or bfloat16),
+Layouts follow ``fastweights.ops.cells.srwm``: ``x [B, T, H, D]`` (float32, float16 or bfloat16),
 ``W_y [B, H, Y, D]``, ``W_q, W_k [B, H, D, D]``, ``w_b [B, H, D, 4]`` (float32); ``y`` comes out
 in the dtype of ``x``, the state in float32. ``W_y`` may have any number of rows (SR-Delta's has
 ``3D + 1``). The input softmax of the paper is a per-token transform applied before the cell and
@@ -372,8 +372,8 @@ def srwm_triton(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The SRWM over ``x [B, T, H, D]`` in the Triton kernel: ``(y, W_y, W_q, W_k, w_b)``.
 
-    Same call as ``fastweights.ops.srwm_fused.fused_srwm``; differentiable w.r.t. ``x`` and the
-    initial state. CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``.
+    Same call as ``fastweights.ops.cells.srwm_fused.fused_srwm``; differentiable w.r.t. ``x``
+    and the initial state. CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``.
     """
     _check(x, W_y, W_q, W_k, w_b)
     inputs = (x, W_y, W_q, W_k, w_b)
