@@ -10,8 +10,8 @@ config except the kernel under test, which runs the given one (``pin``: no autot
 runs forward and backward at the given shape; its output, final state and every input gradient
 are compared with the PyTorch chunk form run in float32 on the same inputs, as the largest error
 relative to the reference's largest magnitude (a wrong-result signal, not the precision test:
-that is ``tests/ops/triton_kernels`` with its error budgets). Each form's first case has every kernel at
-its first config.
+that is ``tests/ops/triton_kernels`` with its error budgets). Each form's first case has every
+kernel at its first config.
 
     python -m fastweights.bench.kernel_faults [--B 4 --T 1024 --H 16 --D 128]
         [--dtypes bfloat16,float32] [--rules delta,gated_delta,sum] [--budget-s 150] [--out F]

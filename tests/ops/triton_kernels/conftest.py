@@ -29,7 +29,8 @@ import pytest
 import torch
 
 _TRITON_SPEC = importlib.util.find_spec("triton")
-HAS_TRITON = _TRITON_SPEC is not None and _TRITON_SPEC.origin is not None  # not a stray namespace dir
+# A folder named triton on sys.path is found as a namespace package (no origin): not triton.
+HAS_TRITON = _TRITON_SPEC is not None and _TRITON_SPEC.origin is not None
 ON_GPU = torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET", "") != "1"
 REAL_SHAPES = ON_GPU and os.environ.get("FASTWEIGHTS_KERNEL_SHAPES", "") == "real"
 if HAS_TRITON and not ON_GPU:
