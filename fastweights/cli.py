@@ -1,8 +1,10 @@
-"""The ``fwp`` command line: the only place in the package that prints for the user.
+"""The ``fwp`` command line: its words and the module of each.
 
-Each subcommand is a module with ``add_arguments(parser) -> None`` and ``run(args) -> int``,
-listed in ``COMMANDS`` under its word path (``("bench", "ops")`` is ``fwp bench ops``). Only the
-module of the command being run is imported, so ``fwp --version`` and ``fwp --help`` stay fast.
+Each word is a module of ``fastweights.commands`` with ``add_arguments(parser) -> None`` and
+``run(args) -> int``, listed in ``COMMANDS`` under its word path (``("bench", "ops")`` is
+``fwp bench ops``); those modules, and the ``python -m`` scripts of ``fastweights.bench``, are the
+only code that prints for the user. Only the module of the command being run is imported, so
+``fwp --version`` and ``fwp --help`` stay fast.
 Bad user input raised by the library (``ValueError``, ``TypeError``, ``FileNotFoundError``,
 ``KeyError``) becomes one line ``fwp: error: ...`` on stderr and exit code 2, never a traceback.
 """
