@@ -12,8 +12,7 @@ from functools import partial
 from torch import nn
 
 from fastweights.nn.baselines import LSTMMixer, SoftmaxAttention
-from fastweights.nn.cell_layer import CellLayer, CellProjection, CellSpec
-from fastweights.nn.cell_specs import CELL_SPECS
+from fastweights.nn.cell_layer import CellLayer, CellProjection
 from fastweights.nn.fast_weight_layer import (
     FastWeightLayer,
     FastWeightState,
@@ -21,6 +20,7 @@ from fastweights.nn.fast_weight_layer import (
     RuleProjection,
 )
 from fastweights.nn.short_conv import ShortConvolution
+from fastweights.ops import CELLS
 
 MIXERS: dict[str, Callable[..., nn.Module]] = {
     "sum": partial(FastWeightLayer, rule="sum"),
@@ -32,15 +32,14 @@ MIXERS: dict[str, Callable[..., nn.Module]] = {
     "dpfp": partial(FastWeightLayer, rule="sum", feature_map="dpfp", feature_options={"nu": 1}),
     "softmax": SoftmaxAttention,
     "lstm": LSTMMixer,
-    **{name: partial(CellLayer, cell=name) for name in CELL_SPECS},
+    # every registered cell that says how it becomes a layer (``Cell.layer``)
+    **{name: partial(CellLayer, cell=name) for name, c in CELLS.items() if c.layer is not None},
 }
 
 __all__ = [
-    "CELL_SPECS",
     "MIXERS",
     "CellLayer",
     "CellProjection",
-    "CellSpec",
     "FastWeightLayer",
     "FastWeightState",
     "LSTMMixer",

@@ -1,16 +1,10 @@
 """``CellLayer``: any cell of ``fastweights.ops.CELLS`` as a mixer ``forward(x, state)``.
 
-What a cell needs around it is described by a ``CellSpec``, one per cell (``cell_specs.py``):
-
-- ``width(d)``: per head, how many numbers the slow net emits per token for head size ``d``;
-- ``inputs(raw [B, T, H, width])``: those numbers made into the cell's inputs (splits and the
-  per-token activations: softmax, sigmoid, feature maps);
-- ``state(H, d, generator)``: the initial state without its batch dimension — learned (the SRWM's
-  ``W_0``) or zeros — a tensor or NamedTuple of tensors;
-- ``params(H, d, generator)``: the slow weights that act inside the recurrence, or None;
-- ``out(d)``: per head, the size of the cell's output;
-- ``cell(H, d)`` (optional): the cell to run, for cells whose size is a layout chosen from ``d``
-  (default: the registered ``CELLS[name]``).
+What a cell needs around it is its ``CellSpec`` (``Cell.layer``, defined in the cell's own file in
+``fastweights.ops.cells``; the fields are documented in ``fastweights.ops.cell``): the width of
+the slow projection per head, the per-token activations that make it the cell's inputs, the
+initial state (learned where the paper learns it), the slow parameters acting inside the
+recurrence, the output size per head, and optionally the cell to run for a head size.
 
 The layer owns the slow projection (``CellProjection``, its own submodule so a forward hook sees
 exactly what the cell sees), the learned initial state and parameters, and the output map::
@@ -26,9 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from fastweights.nn.cell_specs import CELL_SPECS, CellSpec
 from fastweights.ops import CELLS
-from fastweights.ops.cell import Tree
+from fastweights.ops.cell import CellSpec, Tree
 
 
 def _flatten(tree: Tree) -> tuple[list[Tensor], Callable[[list[Tensor]], Tree]]:
@@ -97,9 +90,10 @@ class CellLayer(nn.Module):
         from fastweights.nn.fast_weight_layer import _check_heads
 
         _check_heads(d_model, n_heads)
-        if cell not in CELLS or cell not in CELL_SPECS:
-            raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(CELL_SPECS)}")
-        spec = CELL_SPECS[cell]
+        if cell not in CELLS or CELLS[cell].layer is None:
+            known = [name for name, registered in CELLS.items() if registered.layer is not None]
+            raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(known)}")
+        spec = CELLS[cell].layer
         d_head = d_model // n_heads
         self.cell = CELLS[cell] if spec.cell is None else spec.cell(n_heads, d_head)
         # default: the cell's faster (or, failing that, leaner) form where it has one, else its scan

@@ -16,14 +16,17 @@ is its one-token step::
 
 ``scan`` over the step is the recurrent reference (the oracle); a faster form has the same
 signature and is tested equal to it. ``Cell.example`` makes random, well-scaled inputs for the
-contract tests, the benchmarks and the docs.
+contract tests, the benchmarks and the docs (``cell_example`` builds it from a sampling function).
+
+``Cell.layer`` (a ``CellSpec``) says how the cell becomes a layer (``fastweights.nn.CellLayer``):
+the width of the slow projection, the per-token activations, the initial state, the slow
+parameters. It lives in the cell's file, so adding a cell is its file plus one line in ``CELLS``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import torch
@@ -33,11 +36,44 @@ Tree = Any  # a tensor, a NamedTuple of tensors, or None
 CellStep = Callable[[Tree, Tree, Tree], tuple[Tensor, Tree]]
 
 
-def normal_sampler(
-    generator: torch.Generator, dtype: torch.dtype = torch.float64
-) -> Callable[..., Tensor]:
-    """``randn(*shape)`` drawing from ``generator``: the sampler of every cell's ``example``."""
-    return partial(torch.randn, generator=generator, dtype=dtype)
+class Sampler:
+    """Float64 draws from one generator, for a cell's ``example``: ``randn(*shape)`` is standard
+    normal, ``randn.uniform(*shape)`` uniform on [0, 1)."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def __call__(self, *shape: int) -> Tensor:
+        return torch.randn(*shape, generator=self.generator, dtype=torch.float64)
+
+    def uniform(self, *shape: int) -> Tensor:
+        return torch.rand(*shape, generator=self.generator, dtype=torch.float64)
+
+
+def cell_example(draw: Callable[..., tuple[Tree, Tree, Tree]]) -> Callable[..., tuple[Tree, ...]]:
+    """A cell's ``example(batch, length, generator, dtype=float64, **sizes) -> (x, state, params)``
+    from ``draw(randn, batch, length, **sizes)``, which samples in float64 from ``randn`` (a
+    ``Sampler`` over ``generator``); every tensor comes back in ``dtype``, so an example's values
+    do not depend on its dtype beyond rounding."""
+
+    def example(
+        batch: int,
+        length: int,
+        generator: torch.Generator,
+        dtype: torch.dtype = torch.float64,
+        **sizes: Any,
+    ) -> tuple[Tree, ...]:
+        trees = draw(Sampler(generator), batch, length, **sizes)
+        return tuple(_map(tree, lambda t: t.to(dtype)) for tree in trees)
+
+    example.__doc__ = draw.__doc__
+    return example
+
+
+def init_normal(generator: torch.Generator, *shape: int, std: float) -> Tensor:
+    """``N(0, std²)`` in float32 from ``generator``: the initial values of a cell layer's state
+    and slow parameters (``CellSpec.state``, ``CellSpec.params``)."""
+    return std * torch.randn(*shape, generator=generator)
 
 
 def _unbind_time(x: Tree) -> list[Tree]:
@@ -119,8 +155,36 @@ def _leaves(tree: Tree) -> list[Tensor]:
 
 
 @dataclass(frozen=True)
+class CellSpec:
+    """How a cell becomes a layer (``fastweights.nn.CellLayer``), for head size ``d``:
+
+    - ``width(d)``: per head, how many numbers the slow net emits per token;
+    - ``inputs(raw [B, T, H, width])``: those numbers made into the cell's inputs (splits and the
+      per-token activations: softmax, sigmoid, feature maps);
+    - ``state(H, d, generator)``: the initial state without its batch dimension (learned, as the
+      SRWM's ``W_0``, or zeros), a tensor or NamedTuple of tensors;
+    - ``params(H, d, generator)``: the slow weights that act inside the recurrence (default
+      None);
+    - ``out(d)``: per head, the size of the cell's output (default ``d``);
+    - ``learn_state``, ``learn_params``: which leaves of the initial state / the params are learned
+      (all, none, or their indices); the others are fixed buffers;
+    - ``cell(H, d)`` (optional): the cell to run, for cells whose size is a layout chosen from
+      ``d`` (default: the registered cell itself).
+    """
+
+    width: Callable[[int], int]
+    inputs: Callable[[Tensor], Tree]
+    state: Callable[[int, int, torch.Generator], Tree]
+    params: Callable[[int, int, torch.Generator], Tree] = lambda H, d, generator: None
+    out: Callable[[int], int] = lambda d: d
+    learn_state: bool | tuple[int, ...] = True
+    learn_params: bool | tuple[int, ...] = True
+    cell: Callable[[int, int], Cell] | None = None
+
+
+@dataclass(frozen=True)
 class Cell:
-    """A registered cell: its step, its forms, and an example-input maker.
+    """A registered cell: its step, its forms, an example-input maker, and how it becomes a layer.
 
     ``example(batch, length, generator, dtype) -> (x, state, params)`` returns random inputs with
     time at dim 1, an initial state and the slow parameters (None if the cell has none).
@@ -133,6 +197,8 @@ class Cell:
     # forms that run only where their kernels do (Triton: CUDA, or the CPU interpreter), own
     # their precision (float32 state), and stay out of the fp64 contract that ``forms`` keep
     kernels: Mapping[str, Callable[..., tuple[Tensor, Tree]]] = field(default_factory=dict)
+    # how the cell becomes a layer; None for a cell that is no mixer
+    layer: CellSpec | None = None
 
     def __call__(
         self, x: Tree, state: Tree, params: Tree = None, *, impl: str

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from fastweights.nn import MIXERS, CellLayer
-from fastweights.nn.cell_specs import DELTA_MLP_BLOCKS, DELTA_MLP_INNER
 from fastweights.ops import CELLS
+from fastweights.ops.cells.delta_mlp import LAYER_BLOCKS, LAYER_INNER
 
 TOL = {"rtol": 1e-10, "atol": 1e-10}
 D_MODEL, HEADS = 24, 3
@@ -22,7 +22,7 @@ CASES = {
     "delta_mlp": (
         ("k_in", "k_out"),
         ("beta_in", "beta_out"),
-        {"heads": HEADS, "d": D, "blocks": DELTA_MLP_BLOCKS, "inner": DELTA_MLP_INNER * D},
+        {"heads": HEADS, "d": D, "blocks": LAYER_BLOCKS, "inner": LAYER_INNER * D},
     ),
     "delta_delta": (("q", "k"), ("beta",), {"heads": HEADS, "d": D}),
 }
@@ -140,7 +140,7 @@ def test_rdn_recurrent_slow_weights_are_learned_with_the_official_init() -> None
 def test_delta_mlp_layer_norms_start_as_identity_affines() -> None:
     layer = CellLayer(D_MODEL, HEADS, cell="delta_mlp")
     weight, bias = layer._rebuild_params(list(layer.params.parameters()))
-    assert weight.shape == bias.shape == (DELTA_MLP_BLOCKS, D)
+    assert weight.shape == bias.shape == (LAYER_BLOCKS, D)
     assert bool((weight == 1).all()) and bool((bias == 0).all()) and weight.requires_grad
 
 
@@ -182,3 +182,9 @@ def test_layers_start_from_their_own_random_state_and_params_fixed_by_the_global
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     explicit = [held(CellLayer(D_MODEL, HEADS, cell=name, seed=5)) for _ in range(2)]
     assert all(torch.equal(a, b) for a, b in zip(*explicit, strict=True))
+
+
+def test_every_registered_cell_is_a_mixer_from_its_own_layer_spec() -> None:
+    assert all(cell.layer is not None for cell in CELLS.values())
+    assert all(MIXERS[name].keywords == {"cell": name} for name in CELLS)
+

@@ -36,7 +36,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, normal_sampler, recurrent
+from fastweights.ops.cell import Cell, CellSpec, Sampler, cell_example, recurrent
 from fastweights.ops.feature_maps import elu_plus_one, sum_norm
 from fastweights.ops.rules.delta import step as delta_step
 from fastweights.ops.rules.delta_chunk import chunk_delta
@@ -74,18 +74,11 @@ def step(state: State, x_t: Inputs, params: None = None) -> tuple[Tensor, State]
     return y, State(S1, S2)
 
 
+@cell_example
 def example(
-    batch: int,
-    length: int,
-    generator: torch.Generator,
-    dtype: torch.dtype = torch.float64,
-    heads: int = 2,
-    d: int = 4,
+    randn: Sampler, batch: int, length: int, heads: int = 2, d: int = 4
 ) -> tuple[Inputs, State, None]:
     """Random inputs ``[B, T, H, ·]`` (``K = D = d``), a random initial state, no params."""
-
-    randn = normal_sampler(generator)
-
     B, T, H = batch, length, heads
     x = Inputs(
         q=_phi(randn(B, T, H, d)),
@@ -94,7 +87,7 @@ def example(
         beta=torch.sigmoid(randn(B, T, H)),
     )
     state = State(S1=0.3 * randn(B, H, d, 3 * d + 1), S2=0.3 * randn(B, H, d, d))
-    return Inputs(*(t.to(dtype) for t in x)), State(*(t.to(dtype) for t in state)), None
+    return x, state, None
 
 
 def chunk(x: Inputs, state: State, params: None = None) -> tuple[Tensor, State]:
@@ -108,4 +101,21 @@ def chunk(x: Inputs, state: State, params: None = None) -> tuple[Tensor, State]:
     return y, State(S1, S2)
 
 
-cell = Cell("delta_delta", step, {"recurrent": recurrent(step), "chunk": chunk}, example)
+def layer_inputs(raw: Tensor) -> Inputs:
+    """A layer's slow projection ``raw [..., 5d+2]`` -> ``φ(q), φ(k), v [3d+1], σ(β)``."""
+    d = (raw.shape[-1] - 2) // 5
+    q, k, v, beta = raw.split([d, d, 3 * d + 1, 1], dim=-1)
+    return Inputs(_phi(q), _phi(k), v, torch.sigmoid(beta.squeeze(-1)))
+
+
+# as a layer: zero W_0 (the official default, use_slow_base_weights=False) and V_0
+LAYER = CellSpec(
+    width=lambda d: 5 * d + 2,
+    inputs=layer_inputs,
+    state=lambda H, d, generator: State(torch.zeros(H, d, 3 * d + 1), torch.zeros(H, d, d)),
+    learn_state=False,
+)
+
+cell = Cell(
+    "delta_delta", step, {"recurrent": recurrent(step), "chunk": chunk}, example, layer=LAYER
+)

@@ -40,7 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, normal_sampler, recurrent
+from fastweights.ops.cell import Cell, CellSpec, Sampler, cell_example, recurrent
+from fastweights.ops.cells import delta_rnn
 from fastweights.ops.feature_maps import elu_plus_one, sum_norm
 from fastweights.ops.rules.delta import step as delta_step
 from fastweights.ops.rules.delta_chunk import chunk_delta
@@ -91,18 +92,11 @@ def step(state: State, x_t: Inputs, params: None = None) -> tuple[Tensor, State]
     return h, State(*S.unbind(2), *R.unbind(2), h, c)
 
 
+@cell_example
 def example(
-    batch: int,
-    length: int,
-    generator: torch.Generator,
-    dtype: torch.dtype = torch.float64,
-    heads: int = 2,
-    d: int = 4,
+    randn: Sampler, batch: int, length: int, heads: int = 2, d: int = 4
 ) -> tuple[Inputs, State, None]:
     """Random inputs ``[B, T, H, 3, ·]`` (keys as in the paper), a random state, no params."""
-
-    randn = normal_sampler(generator)
-
     B, T, H, G = batch, length, heads, len(GATES)
     x = Inputs(
         q=sum_norm(elu_plus_one(randn(B, T, H, G, d))),
@@ -115,7 +109,7 @@ def example(
     )
     fast = [0.3 * randn(B, H, d, d) for _ in range(6)]
     state = State(*fast, h=randn(B, H, d), c=randn(B, H, d))
-    return Inputs(*(t.to(dtype) for t in x)), State(*(t.to(dtype) for t in state)), None
+    return x, state, None
 
 
 def split(x: Inputs, state: State, params: None = None) -> tuple[Tensor, State]:
@@ -145,4 +139,23 @@ def split(x: Inputs, state: State, params: None = None) -> tuple[Tensor, State]:
     return torch.stack(outputs, dim=1), State(*S.unbind(2), *R.unbind(2), h, c)
 
 
-cell = Cell("delta_lstm", step, {"recurrent": recurrent(step), "split": split}, example)
+def layer_inputs(raw: Tensor) -> Inputs:
+    """A layer's slow projection ``raw [B, T, H, 3 (5d+2)]`` -> the Delta RNN's inputs once per
+    part (i, u, o), with the paper's maps (``delta_rnn.layer_fields``)."""
+    parts = raw.unflatten(-1, (len(GATES), raw.shape[-1] // len(GATES)))  # [B, T, H, 3, 5d+2]
+    return Inputs(*delta_rnn.layer_fields(parts))
+
+
+# as a layer (v4): zero state
+LAYER = CellSpec(
+    width=lambda d: len(GATES) * (5 * d + 2),
+    inputs=layer_inputs,
+    state=lambda H, d, generator: State(
+        *(torch.zeros(H, d, d) for _ in range(6)), torch.zeros(H, d), torch.zeros(H, d)
+    ),
+    learn_state=False,
+)
+
+cell = Cell(
+    "delta_lstm", step, {"recurrent": recurrent(step), "split": split}, example, layer=LAYER
+)

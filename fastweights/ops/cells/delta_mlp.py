@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, normal_sampler, recurrent
+from fastweights.ops.cell import Cell, CellSpec, Sampler, cell_example, recurrent
 from fastweights.ops.feature_maps import elu_plus_one, sum_norm
 from fastweights.ops.rules.delta import step as delta_step
 from fastweights.ops.rules.delta_chunk import chunk_delta
@@ -101,11 +101,11 @@ def step(state: State, x_t: Inputs, params: Params | None = None) -> tuple[Tenso
     return h, State(torch.stack(S_in, dim=2), torch.stack(S_out, dim=2))
 
 
+@cell_example
 def example(
+    randn: Sampler,
     batch: int,
     length: int,
-    generator: torch.Generator,
-    dtype: torch.dtype = torch.float64,
     heads: int = 2,
     d: int = 4,
     blocks: int = 2,
@@ -116,9 +116,6 @@ def example(
     The defaults stay small (``F = d``, two blocks) so that the contract tests' gradcheck of the
     scan stays fast; the paper uses ``F = 4 d_model / n_heads``.
     """
-
-    randn = normal_sampler(generator)
-
     B, T, H, n = batch, length, heads, blocks
     Fd = d if inner is None else inner
     x = Inputs(
@@ -132,11 +129,7 @@ def example(
     )
     state = State(S_in=0.3 * randn(B, H, n, d, Fd), S_out=0.3 * randn(B, H, n, Fd, d))
     params = Params(weight=1 + 0.1 * randn(n, d), bias=0.1 * randn(n, d))
-    return (
-        Inputs(*(t.to(dtype) for t in x)),
-        State(*(t.to(dtype) for t in state)),
-        Params(*(t.to(dtype) for t in params)),
-    )
+    return x, state, params
 
 
 def chunk(x: Inputs, state: State, params: Params | None = None) -> tuple[Tensor, State]:
@@ -163,4 +156,52 @@ def chunk(x: Inputs, state: State, params: Params | None = None) -> tuple[Tensor
     return h, State(torch.stack(S_in, dim=2), torch.stack(S_out, dim=2))
 
 
-cell = Cell("delta_mlp", step, {"recurrent": recurrent(step), "chunk": chunk}, example)
+# As a layer, the fast net is the official ``CudaDeepFastNetLayer``'s default: one residual block
+# (``fast_net_depth=1``) whose hidden width is 4·d_model over the heads, i.e. F = 4·d.
+LAYER_BLOCKS = 1
+LAYER_INNER = 4
+
+
+def _layer_width(d: int) -> int:
+    Fd = LAYER_INNER * d
+    return d + LAYER_BLOCKS * (2 * d + 2 * Fd + 2)
+
+
+def layer_inputs(raw: Tensor) -> Inputs:
+    """A layer's slow projection ``raw [B, T, H, d + n (2d + 2F + 2)]`` -> ``Inputs``: the keys
+    φ-mapped, the rates sigmoids; ``q`` raw (the fast net's layer norm and φ act on it inside)."""
+    n = LAYER_BLOCKS
+    d = (raw.shape[-1] - 2 * n) // (1 + n * (2 + 2 * LAYER_INNER))
+    Fd = LAYER_INNER * d
+    q, rest = raw.split([d, raw.shape[-1] - d], dim=-1)
+    blocks = rest.unflatten(-1, (n, 2 * d + 2 * Fd + 2))  # [B, T, H, n, 2d+2F+2]
+    k_in, v_in, beta_in, k_out, v_out, beta_out = blocks.split([d, Fd, 1, Fd, d, 1], dim=-1)
+    return Inputs(
+        q,
+        _phi(k_in),
+        v_in,
+        torch.sigmoid(beta_in.squeeze(-1)),
+        _phi(k_out),
+        v_out,
+        torch.sigmoid(beta_out.squeeze(-1)),
+    )
+
+
+def _layer_state(H: int, d: int, generator: torch.Generator) -> State:
+    n, Fd = LAYER_BLOCKS, LAYER_INNER * d
+    return State(torch.zeros(H, n, d, Fd), torch.zeros(H, n, Fd, d))
+
+
+# as a layer: the layer norms' gains and biases (shared over heads, nn.LayerNorm(d_head)'s init)
+# are slow weights inside the fast net; zero fast weights
+LAYER = CellSpec(
+    width=_layer_width,
+    inputs=layer_inputs,
+    state=_layer_state,
+    params=lambda H, d, generator: Params(
+        torch.ones(LAYER_BLOCKS, d), torch.zeros(LAYER_BLOCKS, d)
+    ),
+    learn_state=False,
+)
+
+cell = Cell("delta_mlp", step, {"recurrent": recurrent(step), "chunk": chunk}, example, layer=LAYER)

@@ -42,8 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, normal_sampler, recurrent
-from fastweights.ops.feature_maps import elu_plus_one, sum_norm
+from fastweights.ops.cell import Cell, CellSpec, Sampler, cell_example, recurrent
+from fastweights.ops.feature_maps import elu_plus_one, softmax, sum_norm
 from fastweights.ops.rules.delta import step as delta_step
 from fastweights.ops.rules.delta_chunk import chunk_delta
 
@@ -95,18 +95,11 @@ def step_v1(state: State, x_t: Inputs, params: None = None) -> tuple[Tensor, Sta
     return y, State(S, R, y)
 
 
+@cell_example
 def example(
-    batch: int,
-    length: int,
-    generator: torch.Generator,
-    dtype: torch.dtype = torch.float64,
-    heads: int = 2,
-    d: int = 4,
+    randn: Sampler, batch: int, length: int, heads: int = 2, d: int = 4
 ) -> tuple[Inputs, State, None]:
     """Random inputs ``[B, T, H, ·]`` (keys as in the paper), a random initial state, no params."""
-
-    randn = normal_sampler(generator)
-
     B, T, H = batch, length, heads
     x = Inputs(
         q=sum_norm(elu_plus_one(randn(B, T, H, d))),
@@ -118,11 +111,7 @@ def example(
         beta_rec=torch.sigmoid(randn(B, T, H)),
     )
     state = State(S=0.3 * randn(B, H, d, d), R=0.3 * randn(B, H, d, d), y=randn(B, H, d))
-    return (
-        Inputs(*(t.to(dtype) for t in x)),
-        State(*(t.to(dtype) for t in state)),
-        None,
-    )
+    return x, state, None
 
 
 def _split_form(
@@ -146,9 +135,37 @@ def _split_form(
     return form
 
 
+def layer_fields(raw: Tensor) -> tuple[Tensor, ...]:
+    """A layer's slow projection ``raw [..., 5d+2]`` -> ``q, k, v, beta, k_rec, v_rec, beta_rec``
+    with the paper's maps."""
+    d = (raw.shape[-1] - 2) // 5
+    q, k, v, beta, k_rec, v_rec, beta_rec = raw.split([d, d, d, 1, d, d, 1], dim=-1)
+    return (
+        sum_norm(elu_plus_one(q)),
+        sum_norm(elu_plus_one(k)),
+        v,
+        torch.sigmoid(beta.squeeze(-1)),
+        softmax(k_rec),  # "consistent with the recurrent activation"
+        v_rec,
+        torch.sigmoid(beta_rec.squeeze(-1)),
+    )
+
+
+# as a layer (v2): zero fast weights and y_0 = 0, as the official FastRNNlayer
+LAYER = CellSpec(
+    width=lambda d: 5 * d + 2,
+    inputs=lambda raw: Inputs(*layer_fields(raw)),
+    state=lambda H, d, generator: State(
+        torch.zeros(H, d, d), torch.zeros(H, d, d), torch.zeros(H, d)
+    ),
+    learn_state=False,
+)
+
 split_v2 = _split_form(lambda y: torch.softmax(y, dim=-1), lambda z, r: z + r)
 split_v1 = _split_form(lambda y: y, lambda z, r: torch.softmax(z + r, dim=-1))
-cell = Cell("delta_rnn", step, {"recurrent": recurrent(step), "split": split_v2}, example)
+cell = Cell(
+    "delta_rnn", step, {"recurrent": recurrent(step), "split": split_v2}, example, layer=LAYER
+)
 cell_v1 = Cell(
     "delta_rnn_v1", step_v1, {"recurrent": recurrent(step_v1), "split": split_v1}, example
 )

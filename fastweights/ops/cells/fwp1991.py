@@ -22,12 +22,13 @@ outside, in parallel over time, and arrive as inputs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, CellStep, recurrent
+from fastweights.ops.cell import Cell, CellSpec, CellStep, Sampler, cell_example, recurrent
 from fastweights.ops.rules.sum import sum_rule
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -76,18 +77,10 @@ def make_step(squash: str = "identity", output: str = "identity") -> CellStep:
     return step
 
 
-def make_example(
-    squash: str = "identity",
-) -> Callable[..., tuple[Inputs, State, None]]:
+def make_example(squash: str = "identity") -> Callable[..., tuple[Inputs, State, None]]:
+    @cell_example
     def example(
-        batch: int,
-        length: int,
-        generator: torch.Generator,
-        dtype: torch.dtype = torch.float64,
-        *,
-        heads: int = 2,
-        d_in: int = 4,
-        d_out: int = 3,
+        randn: Sampler, batch: int, length: int, *, heads: int = 2, d_in: int = 4, d_out: int = 3
     ) -> tuple[Inputs, State, None]:
         """Unit-norm ``x, a, b`` (time at dim 1) and a small random initial state ``S0``.
 
@@ -95,17 +88,15 @@ def make_example(
         """
 
         def unit(*shape: int) -> Tensor:
-            x = torch.randn(*shape, generator=generator, dtype=torch.float64)
-            return torch.nn.functional.normalize(x, dim=-1).to(dtype)
+            return torch.nn.functional.normalize(randn(*shape), dim=-1)
 
         x = Inputs(
             x=unit(batch, length, heads, d_in),
             a=unit(batch, length, heads, d_in),
             b=unit(batch, length, heads, d_out),
         )
-        S0 = 0.5 * torch.randn(batch, heads, d_in, d_out, generator=generator, dtype=torch.float64)
-        S0 = ACTIVATIONS[squash](S0)  # a state the squashing could have produced
-        return x, State(S0.to(dtype)), None
+        S0 = ACTIVATIONS[squash](0.5 * randn(batch, heads, d_in, d_out))  # a state σ could make
+        return x, State(S0), None
 
     return example
 
@@ -145,6 +136,16 @@ def initial_state(
     return State(torch.zeros(batch, heads, d_in, d_out, dtype=dtype))
 
 
-cell = make_cell()  # σ = identity: the outer-product FWP of 1991 (unnormalised linear attention)
+# as a layer: the slow net emits FROM (a) and TO (b) patterns; the fast net reads the input x
+# itself; the fast weights start at zero
+LAYER = CellSpec(
+    width=lambda d: 3 * d,
+    inputs=lambda raw: Inputs(*raw.chunk(3, dim=-1)),
+    state=lambda H, d, generator: State(torch.zeros(H, d, d)),
+    learn_state=False,
+)
+
+# σ = identity: the outer-product FWP of 1991 (unnormalised linear attention)
+cell = replace(make_cell(), layer=LAYER)
 cell_tanh = make_cell("tanh")  # σ = tanh: squashed fast weights, bounded in (-1, 1)
 step = cell.step

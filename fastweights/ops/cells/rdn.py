@@ -34,7 +34,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, normal_sampler, recurrent
+from fastweights.ops.cell import Cell, CellSpec, Sampler, cell_example, init_normal, recurrent
 from fastweights.ops.cells.rdn_fused import fused_rdn
 from fastweights.ops.rules.delta import step as delta_step
 
@@ -81,28 +81,17 @@ def step(state: State, x_t: Inputs, params: Params) -> tuple[Tensor, State]:
     return y, State(S, y)
 
 
+@cell_example
 def example(
-    batch: int,
-    length: int,
-    generator: torch.Generator,
-    dtype: torch.dtype = torch.float64,
-    heads: int = 2,
-    d: int = 4,
+    randn: Sampler, batch: int, length: int, heads: int = 2, d: int = 4
 ) -> tuple[Inputs, State, Params]:
     """Random pre-activation inputs ``[B, T, H, ·]``, a random state, ``N(0, 1/d)`` params."""
-
-    randn = normal_sampler(generator)
-
     B, T, H = batch, length, heads
     x = Inputs(q=randn(B, T, H, d), k=randn(B, T, H, d), v=randn(B, T, H, d), beta=randn(B, T, H))
     state = State(S=0.3 * randn(B, H, d, d), y=randn(B, H, d))
     std = d**-0.5  # the official initialisation of the recurrent slow weights
     params = Params(*(std * randn(H, d, d) for _ in range(3)), r_beta=std * randn(H, d))
-    return (
-        Inputs(*(t.to(dtype) for t in x)),
-        State(*(t.to(dtype) for t in state)),
-        Params(*(t.to(dtype) for t in params)),
-    )
+    return x, state, params
 
 
 def fused(x: Inputs, state: State, params: Params) -> tuple[Tensor, State]:
@@ -112,4 +101,28 @@ def fused(x: Inputs, state: State, params: Params) -> tuple[Tensor, State]:
     return y, State(S, y_last)
 
 
-cell = Cell("rdn", step, {"recurrent": recurrent(step), "fused": fused}, example)
+def layer_inputs(raw: Tensor) -> Inputs:
+    """A layer's slow projection ``raw [..., 3d+1]`` -> ``Inputs``, pre-activation: the softmax
+    and sigmoid act inside the step, after adding ``R · tanh(y_{t-1})``."""
+    d = (raw.shape[-1] - 1) // 3
+    q, k, v, beta = raw.split([d, d, d, 1], dim=-1)
+    return Inputs(q, k, v, beta.squeeze(-1))
+
+
+def layer_params(H: int, d: int, generator: torch.Generator) -> Params:
+    """The official reset_rec_parameters: N(0, 1/d) for ``R_q, R_k, R_v`` and ``r_β``."""
+    std = d**-0.5
+    R_q, R_k, R_v = (init_normal(generator, H, d, d, std=std) for _ in range(3))
+    return Params(R_q, R_k, R_v, init_normal(generator, H, d, std=std))
+
+
+# as a layer: the slow recurrent weights R_q, R_k, R_v, r_β are learned; zero state
+LAYER = CellSpec(
+    width=lambda d: 3 * d + 1,
+    inputs=layer_inputs,
+    state=lambda H, d, generator: State(torch.zeros(H, d, d), torch.zeros(H, d)),
+    params=layer_params,
+    learn_state=False,
+)
+
+cell = Cell("rdn", step, {"recurrent": recurrent(step), "fused": fused}, example, layer=LAYER)

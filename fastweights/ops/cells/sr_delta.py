@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, normal_sampler, recurrent
+from fastweights.ops.cell import Cell, CellSpec, Sampler, cell_example, recurrent
 from fastweights.ops.cells import srwm
 from fastweights.ops.cells.srwm_fused import fused_srwm
 from fastweights.ops.rules import delta
@@ -67,18 +67,11 @@ def fused(x: Tensor, state: State, params: None = None) -> tuple[Tensor, State]:
     return y, State(*sr_state, S)
 
 
+@cell_example
 def example(
-    batch: int,
-    length: int,
-    generator: torch.Generator,
-    dtype: torch.dtype = torch.float64,
-    heads: int = 2,
-    d: int = 5,
+    randn: Sampler, batch: int, length: int, heads: int = 2, d: int = 5
 ) -> tuple[Tensor, State, None]:
     """Random inputs ``x [B, T, H, D]`` and an initial state (SRWM init, random ``S``)."""
-
-    randn = normal_sampler(generator, dtype)
-
     x = randn(batch, length, heads, d)
     std = d**-0.5
     state = State(
@@ -91,4 +84,13 @@ def example(
     return x, state, None
 
 
-cell = Cell("sr_delta", step, {"recurrent": recurrent(step), "fused": fused}, example)
+# as a layer: the token as the SRWM's input, the SRWM's init (W_y with 3d + 1 rows), zero S
+LAYER = CellSpec(
+    width=lambda d: d,
+    inputs=srwm.layer_inputs,
+    state=lambda H, d, generator: State(
+        *srwm.init_weights(H, d, generator, rows=3 * d + 1), torch.zeros(H, d, d)
+    ),
+)
+
+cell = Cell("sr_delta", step, {"recurrent": recurrent(step), "fused": fused}, example, layer=LAYER)

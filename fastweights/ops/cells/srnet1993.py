@@ -42,14 +42,23 @@ number of bits that addresses all ``R·N`` connections (it counts the ana/mod un
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, CellStep, normal_sampler, recurrent
+from fastweights.ops.cell import (
+    Cell,
+    CellSpec,
+    CellStep,
+    Sampler,
+    cell_example,
+    heads_as_batch,
+    init_normal,
+    recurrent,
+)
 from fastweights.ops.cells.srnet1993_fused import make_fused
 
 
@@ -280,34 +289,52 @@ def make_cell(layout: Layout | None = None, micro_steps: int = 2) -> Cell:
     layout = Layout() if layout is None else layout
     step = make_step(layout, micro_steps)
 
+    @cell_example
     def example(
-        batch: int,
-        length: int,
-        generator: torch.Generator,
-        dtype: torch.dtype = torch.float64,
-        *,
-        tau: float = 0.5,
+        randn: Sampler, batch: int, length: int, *, tau: float = 0.5
     ) -> tuple[Inputs, State, Params]:
         """Inputs ``~ N(0, 0.5²)`` (time at dim 1); ``W0 ~ N(0, 1/N)``; small random h, val."""
-
-        randn = normal_sampler(generator)
-
         R, N = layout.n_computed, layout.n_units
         x = Inputs(
-            obs=(0.5 * randn(batch, length, layout.n_obs)).to(dtype),
-            eval=(0.5 * randn(batch, length, layout.n_eval)).to(dtype),
+            obs=0.5 * randn(batch, length, layout.n_obs),
+            eval=0.5 * randn(batch, length, layout.n_eval),
         )
         state = State(
-            (randn(batch, R, N) / N**0.5).to(dtype),
-            (0.5 * torch.rand(batch, R, generator=generator, dtype=torch.float64)).to(dtype),
-            (0.1 * randn(batch, 1)).to(dtype),
+            randn(batch, R, N) / N**0.5, 0.5 * randn.uniform(batch, R), 0.1 * randn(batch, 1)
         )
-        return x, state, layout.params(tau, dtype=dtype)
+        return x, state, layout.params(tau, dtype=torch.float64)
 
     forms = {"recurrent": recurrent(step), "lean": make_lean_form(layout, micro_steps)}
     return Cell("srnet1993", step, forms, example)
 
 
+def layer_layout(d: int) -> Layout:
+    """A layer's net per head: d observation units (the slow projection), one eval unit, d hidden,
+    d output."""
+    return Layout(n_obs=d, n_eval=1, n_hidden=d, n_out=d)
+
+
+def _layer_state(H: int, d: int, generator: torch.Generator) -> State:
+    layout = layer_layout(d)
+    R, N = layout.n_computed, layout.n_units
+    W0 = init_normal(generator, H, R, N, std=N**-0.5)  # the learned slow weights, one net per head
+    return State(W0, torch.zeros(H, R), torch.zeros(H, 1))
+
+
+# As a layer: the 1993 net has no heads, so each head is its own net (heads fold into the batch).
+# The eval unit is fed from the slow projection; the address codes and the sharpness of g stay
+# fixed; W_0 is learned.
+LAYER = CellSpec(
+    width=lambda d: d + 1,
+    inputs=lambda raw: Inputs(raw[..., :-1], raw[..., -1:]),
+    state=_layer_state,
+    params=lambda H, d, generator: layer_layout(d).params(),
+    learn_state=(0,),
+    learn_params=False,
+    cell=lambda H, d: heads_as_batch(make_cell(layer_layout(d))),
+)
+
 LAYOUT = Layout()
-cell = make_cell(LAYOUT)  # the default net: 2 obs, 1 eval, 3 hidden, 1 output, 2 micro-steps
+# the default net: 2 obs, 1 eval, 3 hidden, 1 output, 2 micro-steps
+cell = replace(make_cell(LAYOUT), layer=LAYER)
 step = cell.step

@@ -30,12 +30,13 @@ reverting backward (``fastweights.ops.triton.srwm``; float32 state; CUDA, or the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from fastweights.ops.cell import Cell, normal_sampler, recurrent
+from fastweights.ops.cell import Cell, CellSpec, Sampler, cell_example, init_normal, recurrent
 from fastweights.ops.cells.srwm_fused import fused_srwm
 
 
@@ -79,18 +80,11 @@ def fake_step(state: State, x_t: Tensor, params: None = None) -> tuple[Tensor, S
     return _apply(state.W_y, x_t), state
 
 
+@cell_example
 def example(
-    batch: int,
-    length: int,
-    generator: torch.Generator,
-    dtype: torch.dtype = torch.float64,
-    heads: int = 2,
-    d: int = 5,
+    randn: Sampler, batch: int, length: int, heads: int = 2, d: int = 5
 ) -> tuple[Tensor, State, None]:
     """Random inputs ``x [B, T, H, D]`` and an initial state scaled like the paper's init."""
-
-    randn = normal_sampler(generator, dtype)
-
     x = randn(batch, length, heads, d)
     std = d**-0.5
     state = State(
@@ -124,13 +118,44 @@ def triton(x: Tensor, state: State, params: None = None) -> tuple[Tensor, State]
     return y, State(*final)
 
 
+def init_weights(H: int, d: int, generator: torch.Generator, rows: int) -> tuple[Tensor, ...]:
+    """A layer's initial ``W_y [H, rows, d]``, ``W_q, W_k [H, d, d]``, ``w_b [H, d, 4]``.
+
+    The paper's init: N(0, 1/d) for the matrices; the rates start at σ(0) = 1/2 (its beta_init = 0).
+    """
+    std = d**-0.5
+    W_y = init_normal(generator, H, rows, d, std=std)
+    W_q, W_k = init_normal(generator, H, d, d, std=std), init_normal(generator, H, d, d, std=std)
+    return W_y, W_q, W_k, init_normal(generator, H, d, 4, std=std)
+
+
+def layer_inputs(raw: Tensor) -> Tensor:
+    """The projected token as it is. The paper's optional input softmax (its RL and LM settings)
+    left every SRWM layer here untrained at laptop budgets: parity after 300 steps, 14 % sequence
+    accuracy with it, 100 % without (docs/srwm.md, "As a layer")."""
+    return raw
+
+
+# as a layer: the slow projection is the token itself (d per head); W_0 is learned
+LAYER = CellSpec(
+    width=lambda d: d,
+    inputs=layer_inputs,
+    state=lambda H, d, generator: State(*init_weights(H, d, generator, rows=d)),
+)
+
 cell = Cell(
     "srwm",
     step,
     {"recurrent": recurrent(step), "fused": fused},
     example,
     kernels={"triton": triton},
+    layer=LAYER,
 )
 fake_cell = Cell(
-    "fake_srwm", fake_step, {"recurrent": recurrent(fake_step), "parallel": fake_parallel}, example
+    "fake_srwm",
+    fake_step,
+    {"recurrent": recurrent(fake_step), "parallel": fake_parallel},
+    example,
+    # Fake SR reads only W_y; the other matrices ride along as fixed buffers
+    layer=replace(LAYER, learn_state=(0,)),
 )
