@@ -10,6 +10,9 @@ The layer owns the slow projection (``CellProjection``, its own submodule so a f
 exactly what the cell sees), the learned initial state and parameters, and the output map::
 
     inputs = spec.inputs(W_in x);  y, S = cell(inputs, S or S_0, params);  out = W_out y
+
+The cell owns its precision (``Cell.__call__``): under autocast it still runs in float32 and
+returns ``y`` in the dtype of its inputs and the state in float32.
 """
 
 from __future__ import annotations

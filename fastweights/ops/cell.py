@@ -18,6 +18,12 @@ is its one-token step::
 signature and is tested equal to it. ``Cell.example`` makes random, well-scaled inputs for the
 contract tests, the benchmarks and the docs (``cell_example`` builds it from a sampling function).
 
+``Cell.__call__(x, state, params=None, *, impl) -> (y, state)`` runs the form the caller named and
+owns the precision, as ``LearningRule.__call__`` does: autocast off; inputs, state and params in
+float32 for half/bfloat16/float32 inputs (float64 in ``x`` or the state keeps everything float64);
+``y`` in the dtype of ``x`` (its first tensor), the state in float32 (float64). Kernel forms
+(``kernels``) take ``x`` and ``params`` as they come.
+
 ``Cell.layer`` (a ``CellSpec``) says how the cell becomes a layer (``fastweights.nn.CellLayer``):
 the width of the slow projection, the per-token activations, the initial state, the slow
 parameters. It lives in the cell's file, so adding a cell is its file plus one line in ``CELLS``.
@@ -195,7 +201,7 @@ class Cell:
     forms: Mapping[str, Callable[..., tuple[Tensor, Tree]]]
     example: Callable[..., tuple[Tree, Tree, Tree]]
     # forms that run only where their kernels do (Triton: CUDA, or the CPU interpreter), own
-    # their precision (float32 state), and stay out of the fp64 contract that ``forms`` keep
+    # their input precision (float32 state), and stay out of the fp64 contract that ``forms`` keep
     kernels: Mapping[str, Callable[..., tuple[Tensor, Tree]]] = field(default_factory=dict)
     # how the cell becomes a layer; None for a cell that is no mixer
     layer: CellSpec | None = None
@@ -207,4 +213,18 @@ class Cell:
         if form is None:
             available = ", ".join([*self.forms, *self.kernels])
             raise ValueError(f"cell {self.name!r} has no {impl!r} form; available: {available}")
-        return form(x, state, params)
+        first = _leaves(x)[0]
+        out_dtype = first.dtype
+        # float64 anywhere in the inputs or the state stays float64 (a float64 state is how the
+        # historical cells are studied exactly); everything else computes in float32
+        wide = any(t.dtype == torch.float64 for t in (*_leaves(x), *_leaves(state)))
+        dtype = torch.float64 if wide else torch.float32
+
+        def compute(t: Tensor) -> Tensor:
+            return t.to(dtype) if t.is_floating_point() else t
+
+        with torch.autocast(first.device.type, enabled=False):
+            if impl in self.forms:  # a kernel form takes its inputs as they come
+                x, params = _map(x, compute), _map(params, compute)
+            y, state = form(x, _map(state, compute), params)
+        return y.to(out_dtype), state

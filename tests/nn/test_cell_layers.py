@@ -188,3 +188,19 @@ def test_every_registered_cell_is_a_mixer_from_its_own_layer_spec() -> None:
     assert all(cell.layer is not None for cell in CELLS.values())
     assert all(MIXERS[name].keywords == {"cell": name} for name in CELLS)
 
+
+def _state_leaves(tree) -> list[torch.Tensor]:
+    if isinstance(tree, torch.Tensor):
+        return [tree]
+    return [leaf for field in tree for leaf in _state_leaves(field)]
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+def test_under_autocast_the_cell_keeps_its_state_in_float32(name) -> None:
+    layer = CellLayer(16, 2, cell=name, seed=0)
+    x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, state = layer(x)
+        y_next, state = layer(x[:, :2], state)
+    assert y.dtype == y_next.dtype == torch.bfloat16  # the projections run under autocast
+    assert all(leaf.dtype == torch.float32 for leaf in _state_leaves(state))

@@ -3,7 +3,9 @@
 The recurrent scan of a cell's step is the oracle: every other form equals it in float64
 (outputs, final state, gradients of the inputs, the initial state and the parameters);
 segmented runs carrying the state equal one run; the batch is independent; gradients reach
-every input; a form the cell lacks is an error.
+every input; a form the cell lacks is an error. Precision, as for the rules: the output comes back
+in the input dtype and the state in float32 (float64 for float64); bfloat16 inputs are computed in
+float32; autocast changes nothing.
 """
 
 from __future__ import annotations
@@ -164,3 +166,74 @@ def test_heads_as_batch_keeps_the_faster_forms() -> None:
     expected, fused = cell(x, state, params, impl="recurrent"), cell(x, state, params, impl="lean")
     torch.testing.assert_close(fused[0], expected[0], **TOL)
     _assert_trees_close(fused[1], expected[1])
+
+
+DTYPES = [torch.bfloat16, torch.float32, torch.float64]
+
+
+def _cast(trees: tuple, dtype: torch.dtype) -> tuple:
+    return tuple(_map(tree, lambda t: t.to(dtype)) for tree in trees)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize(("name", "form"), ALL_FORMS)
+def test_output_in_the_input_dtype_and_state_in_float32(name, form, dtype) -> None:
+    x, state, params = _cast(CELLS[name].example(2, 7, torch.Generator().manual_seed(10)), dtype)
+    y, final = CELLS[name](x, state, params, impl=form)
+    state_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    assert y.dtype == dtype
+    assert [leaf.dtype for leaf in _leaves(final)] == [state_dtype] * len(_leaves(final))
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+def test_a_float64_state_keeps_float64(name) -> None:
+    x, state, params = CELLS[name].example(2, 3, torch.Generator().manual_seed(13))
+    y, final = CELLS[name](_map(x, lambda t: t.float()), state, params, impl="recurrent")
+    assert y.dtype == torch.float32
+    assert all(leaf.dtype == torch.float64 for leaf in _leaves(final))
+
+
+@pytest.mark.parametrize(("name", "form"), ALL_FORMS)
+def test_bfloat16_is_computed_in_float32(name, form) -> None:
+    cell = CELLS[name]
+    example = cell.example(2, 7, torch.Generator().manual_seed(11))  # float64
+    rounded = _cast(_cast(example, torch.bfloat16), torch.float64)  # what bfloat16 holds of it
+
+    def run(inputs: tuple, dtype: torch.dtype) -> list[Tensor]:
+        y, final = cell(*_cast(inputs, dtype), impl=form)
+        return [y, *_leaves(final)]
+
+    low = run(example, torch.bfloat16)
+    # exactly the float32 computation on the rounded inputs, its output rounded to bfloat16
+    on_rounded = run(rounded, torch.float32)
+    on_rounded[0] = on_rounded[0].to(torch.bfloat16)
+    for a, e in zip(low, on_rounded, strict=True):
+        torch.testing.assert_close(a, e, rtol=0, atol=0)
+    # Close to the float32 result, within a budget derived from the data: twice what rounding the
+    # inputs to bfloat16 does to the result (delta = max |f(rounded) - f(x)|, measured in float64),
+    # plus the rounding of y itself to bfloat16 (8 significant bits: at most 2^-9 of its size;
+    # budget 2^-8) and float32 rounding (1e-5 of the size).
+    high = run(example, torch.float32)
+    exact, exact_rounded = run(example, torch.float64), run(rounded, torch.float64)
+    for i, (a, ref, f, f_rounded) in enumerate(zip(low, high, exact, exact_rounded, strict=True)):
+        delta = (f_rounded - f).abs().max().item()
+        size = ref.abs().max().item()
+        budget = 2 * delta + ((2**-8 if i == 0 else 0.0) + 1e-5) * size
+        error = (a.double() - ref.double()).abs().max().item()
+        assert error <= budget, f"leaf {i}: error {error:.3g} > budget {budget:.3g}"
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
+@pytest.mark.parametrize(("name", "form"), ALL_FORMS)
+def test_autocast_changes_nothing(name, form, dtype) -> None:
+    cell = CELLS[name]
+    x, state, params = _cast(cell.example(2, 7, torch.Generator().manual_seed(12)), dtype)
+    expected = cell(x, state, params, impl=form)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        actual = cell(x, state, params, impl=form)
+    leaves = zip(
+        [actual[0], *_leaves(actual[1])], [expected[0], *_leaves(expected[1])], strict=True
+    )
+    for a, e in leaves:
+        assert a.dtype == e.dtype
+        torch.testing.assert_close(a, e, rtol=0, atol=0)
