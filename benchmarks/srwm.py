@@ -1,6 +1,7 @@
 """Times the SRWM Triton kernel against the PyTorch SRWM forms on a CUDA GPU.
 
-``python benchmarks/srwm.py [options]``: the ``srwm`` cell's ``triton`` kernel form against its
+``python benchmarks/srwm.py [options]``: the ``srwm`` cell's ``triton_recurrent`` kernel form
+(the fused recurrent Triton kernel; records before the renaming call it ``triton``) against its
 PyTorch forms ``fused`` (stacked matrix, reverting backward) and ``recurrent`` (the scan), in one
 process on one device, forward (no grad) and forward+backward (into ``x`` and the initial state),
 at B=4, H=8, D ∈ {32, 64}, T=4096 by default, float32, the paper's input softmax on ``x``. The
@@ -39,7 +40,8 @@ from fastweights.bench.runner import utc_now
 from fastweights.ops import CELLS
 from fastweights.ops.cells import srwm
 
-FORMS = ("triton", "fused", "recurrent")
+KERNEL = "triton_recurrent"  # the fused recurrent Triton kernel
+FORMS = (KERNEL, "fused", "recurrent")
 MODES = ("fwd", "fwdbwd")
 DEVICE = torch.device("cuda")
 
@@ -173,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
             f.write(json.dumps(record) + "\n")
 
     print(
-        f"{'form':10s}{'mode':8s}{'B':>3s}{'T':>7s}{'H':>4s}{'D':>5s}{'ms':>12s}{'peak MiB':>10s}"
+        f"{'form':18s}{'mode':8s}{'B':>3s}{'T':>7s}{'H':>4s}{'D':>5s}{'ms':>12s}{'peak MiB':>10s}"
     )
     for B in args.B:
         for H in args.H:
@@ -192,17 +194,17 @@ def run(args: argparse.Namespace) -> int:
                                 shown = f"{1e3 * result['time_s']:12.2f}{mib:10.1f}"
                             else:
                                 shown = f"  skipped (first run {result['first_run_s']:.1f} s)"
-                            print(f"{form:10s}{mode:8s}{B:3d}{T:7d}{H:4d}{D:5d}{shown}")
-                        for base in (f for f in times if f != "triton" and "triton" in times):
-                            speedup = times[base] / times["triton"]
+                            print(f"{form:18s}{mode:8s}{B:3d}{T:7d}{H:4d}{D:5d}{shown}")
+                        for base in (f for f in times if f != KERNEL and KERNEL in times):
+                            speedup = times[base] / times[KERNEL]
                             emit({"kind": "srwm-speedup", "mode": mode, "B": B, "T": T, "H": H,
                                   "D": D, "baseline": base, "speedup": speedup})  # fmt: skip
-                            print(f"    speed-up of triton over {base}: {speedup:.2f}x")
+                            print(f"    speed-up of {KERNEL} over {base}: {speedup:.2f}x")
     for T in args.accuracy:
         B, H, D = args.B[0], args.H[0], args.D[0]
         x, state = _inputs(B, T, H, D, torch.float64)
         exact = _results("fused", x, state)
-        for form in ("triton", "recurrent"):
+        for form in (KERNEL, "recurrent"):
             errors = _errors(form, x, state, exact)
             emit({"kind": "srwm-accuracy", "form": form, "B": B, "T": T, "H": H, "D": D,
                   "reference": "fused float64", "max_rel_error": errors})  # fmt: skip

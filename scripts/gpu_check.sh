@@ -134,7 +134,7 @@ elif [ "$RUN_BENCH" = 1 ]; then
             echo "note: no fla wheels in $WHEELS; fla forms are not measured"
         fi
     fi
-    FORMS=triton
+    FORMS=triton_chunk  # the chunkwise kernels (delta, gated_delta; sum has none)
     RECURRENT=triton_recurrent
     if "$PY" -c "import fla.ops" 2>/dev/null; then
         FORMS=$FORMS,fla_chunk

@@ -23,13 +23,11 @@ MODES = ("fwd", "fwdbwd")
 FORM_ALGORITHM = {
     "recurrent": "recurrent",
     "chunk": "chunk",
-    "triton": "chunk",
+    "triton_chunk": "chunk",
     "triton_recurrent": "recurrent",
     "fla_chunk": "chunk",
     "fla_recurrent": "recurrent",
 }
-# the sum rule has no chunk kernel: its "triton" form is the fused recurrent kernel
-RULE_FORM_ALGORITHM = {("sum", "triton"): "recurrent"}
 
 # Recurrent form, forward, per token per head, as a multiple of K·V.
 # sum: S += k vᵀ (2KV), o = Sᵀq (2KV). delta-type rules add the read-out Sᵀk before the write (2KV).
@@ -37,8 +35,9 @@ RECURRENT_KV_FACTOR = {"sum": 4, "delta": 6, "gated_delta": 6, "oja": 6}
 
 
 def algorithm(rule: str, form: str) -> str | None:
-    """The algorithm ("chunk" or "recurrent") whose count `rule`'s `form` is charged with."""
-    return RULE_FORM_ALGORITHM.get((rule, form), FORM_ALGORITHM.get(form))
+    """The algorithm ("chunk" or "recurrent") whose count `rule`'s `form` is charged with: a
+    form's name says its algorithm, the same for every rule."""
+    return FORM_ALGORITHM.get(form)
 
 
 def unit_lower_inverse_flops(n: int, block: int = 16) -> int:

@@ -45,7 +45,7 @@ WRONG = 0.2  # relative error past which a result is wrong, whatever the dtype
 
 # per form, its kernels in launch order: (module, kernel name, its launch configs)
 KERNELS: dict[str, list[tuple[Any, str, list[triton.Config]]]] = {
-    "triton": [
+    "triton_chunk": [
         (chunk_fwd, "chunk_fwd_intra_kernel", chunk_fwd.PARALLEL_CONFIGS),
         (chunk_fwd, "chunk_fwd_state_kernel", chunk_fwd.SEQUENTIAL_CONFIGS),
         (chunk_fwd, "chunk_fwd_output_kernel", chunk_fwd.PARALLEL_CONFIGS),
@@ -58,8 +58,11 @@ KERNELS: dict[str, list[tuple[Any, str, list[triton.Config]]]] = {
         (recurrent, "recurrent_bwd_forward_kernel", recurrent.CONFIGS),
     ],
 }
-FORMS = {"delta": ("triton", "triton_recurrent"), "gated_delta": ("triton", "triton_recurrent"),
-         "sum": ("triton_recurrent",)}  # fmt: skip
+FORMS = {
+    "delta": ("triton_chunk", "triton_recurrent"),
+    "gated_delta": ("triton_chunk", "triton_recurrent"),
+    "sum": ("triton_recurrent",),
+}
 
 
 @dataclass(frozen=True)

@@ -20,15 +20,13 @@ from fastweights.nn.fast_weight_layer import (
     RuleProjection,
 )
 from fastweights.nn.short_conv import ShortConvolution
-from fastweights.ops import CELLS
+from fastweights.ops import CELLS, RULES
 
 MIXERS: dict[str, Callable[..., nn.Module]] = {
-    "sum": partial(FastWeightLayer, rule="sum"),
-    "delta": partial(FastWeightLayer, rule="delta"),
+    # every registered rule, with its own layer defaults (``LearningRule.layer``)
+    **{name: partial(FastWeightLayer, rule=name) for name in RULES},
     # DeltaNet as Yang et al. 2024 (arXiv:2406.06484) build it: with a short convolution of 4
     "delta_conv": partial(FastWeightLayer, rule="delta", short_conv=4),
-    "gated_delta": partial(FastWeightLayer, rule="gated_delta"),
-    "oja": partial(FastWeightLayer, rule="oja"),
     "dpfp": partial(FastWeightLayer, rule="sum", feature_map="dpfp", feature_options={"nu": 1}),
     "softmax": SoftmaxAttention,
     "lstm": LSTMMixer,

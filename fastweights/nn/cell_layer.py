@@ -104,7 +104,7 @@ class CellLayer(nn.Module):
             f for f in ("fused", "chunk", "parallel", "split", "lean") if f in self.cell.forms
         ]
         self.impl = impl or (faster[0] if faster else "recurrent")
-        available = [*self.cell.forms, *self.cell.kernels]  # kernels: e.g. impl="triton"
+        available = [*self.cell.forms, *self.cell.kernels]  # kernels: e.g. "triton_recurrent"
         if self.impl not in available:
             raise ValueError(
                 f"cell {cell!r} has no {self.impl!r} form; available: {', '.join(available)}"

@@ -7,6 +7,11 @@ weights; a linear map brings the heads back to ``d_model``::
     q, k = norm(φ(W_q x)), norm(φ(W_k x));  v = W_v x;  β = σ(w_β x);  g = log σ(w_g x)
     o, S = rule(q, k, v, β[, g]; S);  y = W_o o
 
+The defaults of φ, norm and whether β is learned (else 1) are the rule's own
+(``LearningRule.layer``, a ``RuleSpec`` set in the rule's file); ``feature_map=``, ``norm=`` and
+``learn_beta=`` override them. ``impl`` names the rule's form (default ``chunk`` where the rule has
+one, else ``recurrent``); ``chunk_size`` (default 64) is passed to every form, which may ignore it.
+
 Presets of the papers: ``sum`` with φ = elu+1 and sum normalisation and β = 1 is the linear
 Transformer (Katharopoulos et al. 2020); ``delta`` with L2-normalised keys is DeltaNet
 (Schlag et al. 2021, arXiv:2102.11174, modern normalisation); ``dpfp`` features give the DPFP
@@ -30,14 +35,7 @@ from torch import Tensor, nn
 
 from fastweights.nn.short_conv import ShortConvolution
 from fastweights.ops import RULES, apply_feature_map, feature_dim
-
-# Per rule: feature map, normalisation of q and k, and whether β is learned (else 1).
-RULE_DEFAULTS: dict[str, tuple[str, str | None, bool]] = {
-    "sum": ("elu+1", "sum", False),
-    "delta": ("identity", "l2", True),
-    "gated_delta": ("identity", "l2", True),
-    "oja": ("identity", "l2", True),
-}
+from fastweights.ops.checks import check_chunk_size
 
 
 class RuleInputs(NamedTuple):
@@ -134,22 +132,23 @@ class FastWeightLayer(nn.Module):
                 f"short_conv must be 0 (none) or a kernel size >= 2, got {short_conv!r}"
             )
         self.short_conv = short_conv
-        default_map, default_norm, default_beta = RULE_DEFAULTS[rule]
         self.rule = RULES[rule]
+        defaults = self.rule.layer  # the rule's own layer defaults (ops.rule.RuleSpec)
         self.impl = impl or ("chunk" if "chunk" in self.rule.forms else "recurrent")
-        available = [*self.rule.forms, *self.rule.kernels]  # kernels: impl="triton", ...
+        available = [*self.rule.forms, *self.rule.kernels]  # kernels: e.g. "triton_chunk"
         if self.impl not in available:
             raise ValueError(
                 f"rule {rule!r} has no {self.impl!r} form; available: {', '.join(available)}"
             )
-        self.chunk_size = chunk_size
+        self.chunk_size = check_chunk_size(chunk_size)
         d_head = d_model // n_heads
-        feature_map = feature_map or default_map
+        feature_map = feature_map or defaults.feature_map
         options = feature_options or {}
         self.project = RuleProjection(
             d_model, n_heads, d_head, gates=self.rule.gates, feature_map=feature_map,
-            feature_options=options, norm=default_norm if norm == "default" else norm,
-            learn_beta=default_beta if learn_beta is None else learn_beta, short_conv=short_conv,
+            feature_options=options, norm=defaults.norm if norm == "default" else norm,
+            learn_beta=defaults.learn_beta if learn_beta is None else learn_beta,
+            short_conv=short_conv,
         )  # fmt: skip
         self.d_key = feature_dim(feature_map, d_head, **options)
         self.out = nn.Linear(n_heads * d_head, d_model, bias=False)

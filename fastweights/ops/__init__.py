@@ -9,7 +9,7 @@ cu_seqlens=None, **gates) -> Output(o, state)``; see ``fastweights.ops.rule`` fo
 from fastweights.ops.cell import Cell
 from fastweights.ops.cells import CELLS
 from fastweights.ops.feature_maps import FEATURE_MAPS, apply_feature_map, feature_dim
-from fastweights.ops.rule import LearningRule, Output
+from fastweights.ops.rule import LearningRule, Output, RuleSpec
 from fastweights.ops.rules import RULES, delta_rule, gated_delta_rule, oja_rule, sum_rule
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Cell",
     "LearningRule",
     "Output",
+    "RuleSpec",
     "apply_feature_map",
     "delta_rule",
     "feature_dim",

@@ -7,6 +7,10 @@ variable-length batches, and runs the form the caller named. There is no fallbac
 rule lacks is an error. Kernel forms (``kernels``, the Triton kernels) own their input precision:
 the inputs reach them in the caller's dtypes (bf16/fp16 stay so), with a float32 state.
 
+``LearningRule.layer`` (a ``RuleSpec``) says how the rule becomes a layer
+(``fastweights.nn.FastWeightLayer``): the feature map and normalisation of q and k, and whether β
+is learned. It lives in the rule's file, so adding a rule is its file plus one line in ``RULES``.
+
 Layouts: ``q, k: [B, T, H, K]``, ``v: [B, T, H, V]``, ``beta: [B, T, H]`` (or ``[B, T, H, V]``),
 gates ``[B, T, H]``, state ``S: [B, H, K, V]`` (``S = Wᵀ`` of the papers, so ``o_t = S_tᵀ q_t``).
 """
@@ -22,6 +26,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 from fastweights.ops.checks import check_chunk_size, check_rule_inputs
+from fastweights.ops.feature_maps import FEATURE_MAPS
 
 
 class Output(NamedTuple):
@@ -111,6 +116,26 @@ def _batch_to_pack(x: Tensor, lengths: list[int]) -> Tensor:
 
 
 @dataclass(frozen=True)
+class RuleSpec:
+    """How a rule becomes a layer: the defaults of ``fastweights.nn.FastWeightLayer``'s slow net.
+
+    ``q, k = norm(feature_map(W_q x)), norm(feature_map(W_k x))`` (names in
+    ``fastweights.ops.FEATURE_MAPS``; ``norm`` None for none) and ``β = σ(w_β x)`` if
+    ``learn_beta``, else ``β = 1``.
+    """
+
+    feature_map: str = "identity"
+    norm: str | None = "l2"
+    learn_beta: bool = True
+
+    def __post_init__(self) -> None:
+        for what, name in (("feature_map", self.feature_map), ("norm", self.norm)):
+            if name is not None and name not in FEATURE_MAPS:
+                known = ", ".join(sorted(FEATURE_MAPS))
+                raise ValueError(f"RuleSpec.{what}: unknown {name!r}; known: {known}")
+
+
+@dataclass(frozen=True)
 class LearningRule:
     """A fast-weight learning rule: its step, its forms, its gates; call it to run a form."""
 
@@ -122,6 +147,7 @@ class LearningRule:
     # forms that own their input precision and run only where their kernels do (e.g. CUDA);
     # kept apart from ``forms``, the PyTorch forms held to the fp64 contract on any device
     kernels: Mapping[str, Form] = field(default_factory=dict)
+    layer: RuleSpec = RuleSpec()  # the layer defaults (feature map, normalisation, learned β)
 
     def __call__(
         self,

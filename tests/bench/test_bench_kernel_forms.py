@@ -31,7 +31,9 @@ def test_cuda_grid_offers_the_kernel_forms(monkeypatch) -> None:
     )
     pairs = _pairs(cases, "fwdbwd")
     for rule in ("sum", "delta", "gated_delta"):
-        assert {(rule, "triton"), (rule, "triton_recurrent"), (rule, "chunk")} <= pairs
+        assert {(rule, "triton_recurrent"), (rule, "chunk")} <= pairs
+    assert {("delta", "triton_chunk"), ("gated_delta", "triton_chunk")} <= pairs
+    assert ("sum", "triton_chunk") not in pairs  # the sum rule has no chunk kernel
     assert not any(form.startswith("fla") for _, form in pairs)
     cpu_cases, _ = ops._grid(_args("--rules", "delta", "--T", "1024"), ops.DEFAULTS, CPU)
     assert {case.form for case in cpu_cases if case.rule == "delta"} == {"chunk", "recurrent"}
@@ -39,7 +41,7 @@ def test_cuda_grid_offers_the_kernel_forms(monkeypatch) -> None:
 
 def test_cuda_grid_adds_fla_where_installed(monkeypatch) -> None:
     monkeypatch.setattr(ops, "fla_available", lambda: True)
-    argv = ("--rules", "delta,gated_delta", "--forms", "triton,fla_chunk,fla_recurrent")
+    argv = ("--rules", "delta,gated_delta", "--forms", "triton_chunk,fla_chunk,fla_recurrent")
     cases, notes = ops._grid(_args(*argv, "--T", "1024,4096", "--no-sdpa"), ops.DEFAULTS, CUDA)
     assert _pairs(cases, "fwd") == {
         (rule, form) for rule in ("delta", "gated_delta") for form in argv[3].split(",")
@@ -53,17 +55,18 @@ def test_cuda_grid_adds_fla_where_installed(monkeypatch) -> None:
 
 def test_kernel_forms_on_cpu_are_refused_with_a_hint() -> None:
     with pytest.raises(ValueError, match=r"need --device cuda"):
-        ops._grid(_args("--forms", "triton"), ops.DEFAULTS, CPU)
+        ops._grid(_args("--forms", "triton_chunk"), ops.DEFAULTS, CPU)
 
 
 def test_kernel_forms_are_charged_their_algorithm() -> None:
     size = {"mode": "fwdbwd", "B": 1, "T": 256, "H": 2, "K": 64, "V": 64, "chunk_size": 64}
     chunk = op_flops("delta", "chunk", **size)
-    assert op_flops("delta", "triton", **size) == chunk == op_flops("delta", "fla_chunk", **size)
+    assert op_flops("delta", "triton_chunk", **size) == chunk
+    assert chunk == op_flops("delta", "fla_chunk", **size)
     recurrent = op_flops("sum", "recurrent", **size)
-    assert op_flops("sum", "triton", **size) == recurrent  # the sum rule's kernel is recurrent
-    assert Case("delta", "triton", "fwd", 1, 8, 1, 4, 4, 64).uses_chunks
-    assert not Case("sum", "triton", "fwd", 1, 8, 1, 4, 4, 64).uses_chunks
+    assert op_flops("sum", "triton_recurrent", **size) == recurrent
+    assert Case("delta", "triton_chunk", "fwd", 1, 8, 1, 4, 4, 64).uses_chunks
+    assert not Case("sum", "triton_recurrent", "fwd", 1, 8, 1, 4, 4, 64).uses_chunks
 
 
 def test_fla_rule_names_its_function() -> None:

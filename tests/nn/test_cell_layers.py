@@ -160,8 +160,9 @@ def test_srnet1993_layer_learns_its_initial_weights_but_not_its_addresses() -> N
 
 
 def test_a_layer_takes_a_cells_kernel_form_and_names_it_when_asked_for_a_missing_one() -> None:
-    assert CellLayer(16, 2, cell="srwm", impl="triton").impl == "triton"  # built, not run
-    with pytest.raises(ValueError, match="available: recurrent, fused, triton"):
+    layer = CellLayer(16, 2, cell="srwm", impl="triton_recurrent")  # built, not run
+    assert layer.impl == "triton_recurrent"
+    with pytest.raises(ValueError, match=r"available: recurrent, fused, triton_recurrent$"):
         CellLayer(16, 2, cell="srwm", impl="chunk")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from fastweights.nn import MIXERS, FastWeightLayer, RuleInputs
-from fastweights.ops import RULES
+from fastweights.ops import RULES, RuleSpec
 
 TOL = {"rtol": 1e-10, "atol": 1e-10}
 
@@ -66,6 +68,29 @@ def test_the_projection_is_what_the_rule_sees() -> None:
     )
 
 
+@pytest.mark.parametrize("name", list(RULES))
+def test_every_rule_is_a_mixer_with_the_rules_own_layer_defaults(name) -> None:
+    layer, spec = MIXERS[name](16, 4), RULES[name].layer
+    assert isinstance(layer, FastWeightLayer) and layer.rule is RULES[name]
+    assert (layer.project.feature_map, layer.project.norm) == (spec.feature_map, spec.norm)
+    assert (layer.project.beta is not None) == spec.learn_beta
+    assert layer.impl == ("chunk" if "chunk" in RULES[name].forms else "recurrent")
+
+
+def test_a_new_rule_needs_only_its_registry_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = RuleSpec(feature_map="elu+1", norm=None, learn_beta=False)
+    monkeypatch.setitem(RULES, "toy", replace(RULES["delta"], name="toy", layer=spec))
+    layer = FastWeightLayer(16, 4, rule="toy")
+    assert (layer.project.feature_map, layer.project.norm, layer.project.beta) == (
+        "elu+1",
+        None,
+        None,
+    )
+    assert FastWeightLayer(16, 4, rule="toy", norm="l2", learn_beta=True).project.beta is not None
+    with pytest.raises(ValueError, match=r"RuleSpec\.feature_map: unknown 'nope'"):
+        RuleSpec(feature_map="nope")
+
+
 def test_linear_transformer_preset_uses_unit_rates_and_normalised_features() -> None:
     layer = FastWeightLayer(16, 4, rule="sum").double()
     inputs = layer.project(_x(T=5))
@@ -81,6 +106,13 @@ def test_linear_transformer_preset_uses_unit_rates_and_normalised_features() -> 
         ({"d_model": 0, "n_heads": 1}, ValueError, "d_model must be a positive integer"),
         ({"d_model": 16, "n_heads": 4, "rule": "nonesuch"}, ValueError, "unknown rule 'nonesuch'"),
         ({"d_model": 16, "n_heads": 4, "rule": "oja", "impl": "chunk"}, ValueError, "no 'chunk'"),
+        (
+            {"d_model": 16, "n_heads": 4, "impl": "triton"},
+            ValueError,
+            "'delta' has no 'triton' form; available: recurrent, chunk, triton_chunk, "
+            "triton_recurrent",
+        ),
+        ({"d_model": 16, "n_heads": 4, "chunk_size": 0}, ValueError, "chunk_size must be > 0"),
         ({"d_model": 16, "n_heads": 4, "feature_map": "nope"}, ValueError, "unknown feature map"),
     ],
 )

@@ -152,6 +152,28 @@ def test_unknown_or_missing_form_names_the_available_forms() -> None:
                 _call(name, "chunk")
 
 
+# every form name means one algorithm for every rule: PyTorch or Triton, recurrent or chunkwise
+FORM_NAMES = {"recurrent", "chunk", "triton_recurrent", "triton_chunk"}
+
+
+def test_form_names_say_what_runs_and_triton_alone_is_no_form() -> None:
+    for name, rule in RULES.items():
+        assert set(rule.forms) <= {"recurrent", "chunk"}, name
+        assert set(rule.kernels) <= {"triton_recurrent", "triton_chunk"}, name
+        available = ", ".join([*rule.forms, *rule.kernels])
+        with pytest.raises(ValueError, match=rf"no 'triton' form; available: {available}$"):
+            _call(name, "triton")
+    assert set(RULES["sum"].kernels) == {"triton_recurrent"}  # no chunk kernel for sum
+    assert (
+        set(RULES["delta"].kernels)
+        == set(RULES["gated_delta"].kernels)
+        == {
+            "triton_recurrent",
+            "triton_chunk",
+        }
+    )
+
+
 @pytest.mark.parametrize(
     ("chunk_size", "error", "match"),
     [

@@ -21,8 +21,9 @@ before the cell, like every per-token transform.
 matrices, runs two matrix-vector products and one rank-one update per token, and has a backward
 that reverts updates instead of storing every ``W_t`` (``fastweights.ops.cells.srwm_fused``).
 
-**Kernel form** (``kernels``): ``triton``, the fused recurrent Triton kernel with the same
-reverting backward (``fastweights.ops.triton.srwm``; float32 state; CUDA, or the CPU interpreter).
+**Kernel form** (``kernels``): ``triton_recurrent``, the fused recurrent Triton kernel with the
+same reverting backward (``fastweights.ops.triton.srwm``; float32 state; CUDA, or the CPU
+interpreter).
 
 **Fake SR** (``fake_step``): the ablation with a static output matrix and no self-modification,
 ``y_t = W_y x_t``; the state passes through unchanged.
@@ -107,7 +108,7 @@ def fake_parallel(x: Tensor, state: State, params: None = None) -> tuple[Tensor,
     return (state.W_y.unsqueeze(1) @ x.unsqueeze(-1)).squeeze(-1), state
 
 
-def triton(x: Tensor, state: State, params: None = None) -> tuple[Tensor, State]:
+def triton_recurrent(x: Tensor, state: State, params: None = None) -> tuple[Tensor, State]:
     """The fused recurrent Triton kernel (``fastweights.ops.triton.srwm``, imported on first call).
 
     ``x`` float32/float16/bfloat16, the state float32; CUDA, or CPU under ``TRITON_INTERPRET=1``.
@@ -148,7 +149,7 @@ cell = Cell(
     step,
     {"recurrent": recurrent(step), "fused": fused},
     example,
-    kernels={"triton": triton},
+    kernels={"triton_recurrent": triton_recurrent},
     layer=LAYER,
 )
 fake_cell = Cell(

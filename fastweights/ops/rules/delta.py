@@ -7,14 +7,15 @@
 Schlag, Irie, Schmidhuber 2021, "Linear Transformers Are Secretly Fast Weight Programmers"
 (arXiv:2102.11174). ``β`` is one rate per head, or one per value channel (``[B, T, H, V]``: each
 value channel is then its own delta rule). Chunk form: WY/UT transform (arXiv:2406.06484), in
-``fastweights.ops.rules.delta_chunk``.
+``fastweights.ops.rules.delta_chunk``. Forms: ``recurrent``, ``chunk``; kernel forms
+``triton_recurrent`` (fused recurrent kernel) and ``triton_chunk`` (chunkwise kernels).
 """
 
 from __future__ import annotations
 
 from torch import Tensor
 
-from fastweights.ops.rule import LearningRule, recurrent, value_rate
+from fastweights.ops.rule import LearningRule, RuleSpec, recurrent, value_rate
 from fastweights.ops.rules.delta_chunk import chunk_delta
 
 
@@ -43,7 +44,10 @@ def triton_recurrent(*args: Tensor, **options: Tensor | int | float) -> tuple[Te
 
 
 # shared with gated_delta
-KERNELS = {"triton": triton_chunk, "triton_recurrent": triton_recurrent}
+KERNELS = {"triton_chunk": triton_chunk, "triton_recurrent": triton_recurrent}
+# as a layer: DeltaNet's L2-normalised q and k (no feature map) and a learned β
+LAYER = RuleSpec(feature_map="identity", norm="l2", learn_beta=True)
 delta_rule = LearningRule(
-    "delta", step, {"recurrent": recurrent(step), "chunk": chunk_delta}, kernels=KERNELS
-)
+    "delta", step, {"recurrent": recurrent(step), "chunk": chunk_delta}, kernels=KERNELS,
+    layer=LAYER,
+)  # fmt: skip

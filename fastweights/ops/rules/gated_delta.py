@@ -6,7 +6,8 @@
 (paper: W_t = α_t W_{t-1} (I − β_t k_t k_tᵀ) + β_t v_t k_tᵀ, W = Sᵀ). Yang, Kautz, Hatamizadeh,
 "Gated Delta Networks" (arXiv:2412.06464). The gate ``g: [B, T, H]`` is a log-decay (``g ≤ 0``);
 with ``g = 0`` this is the delta rule. Chunk form shared with ``delta``
-(``fastweights.ops.rules.delta_chunk``).
+(``fastweights.ops.rules.delta_chunk``), and so are the kernel forms (``triton_recurrent``,
+``triton_chunk``).
 """
 
 from __future__ import annotations
@@ -27,5 +28,5 @@ def step(
 
 gated_delta_rule = LearningRule(
     "gated_delta", step, {"recurrent": recurrent(step), "chunk": chunk_delta}, gates=("g",),
-    kernels=delta.KERNELS,
+    kernels=delta.KERNELS, layer=delta.LAYER,  # as a layer: as DeltaNet, plus the learned gate
 )  # fmt: skip

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from fastweights.ops.rule import LearningRule, recurrent
+from fastweights.ops.rule import LearningRule, RuleSpec, recurrent
 
 
 def step(S: Tensor, q_t: Tensor, k_t: Tensor, v_t: Tensor, beta_t: Tensor) -> tuple[Tensor, Tensor]:
@@ -28,4 +28,8 @@ def step(S: Tensor, q_t: Tensor, k_t: Tensor, v_t: Tensor, beta_t: Tensor) -> tu
     return (q_t.unsqueeze(-2) @ S).squeeze(-2), S
 
 
-oja_rule = LearningRule("oja", step, {"recurrent": recurrent(step)}, per_channel_beta=False)
+# as a layer: L2-normalised q and k, a learned β (as DeltaNet)
+oja_rule = LearningRule(
+    "oja", step, {"recurrent": recurrent(step)}, per_channel_beta=False,
+    layer=RuleSpec(feature_map="identity", norm="l2", learn_beta=True),
+)  # fmt: skip

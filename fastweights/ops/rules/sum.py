@@ -14,6 +14,9 @@ and the ``N = T/C`` chunk states, not one state per token::
 
     ∂S_n = ∂S_{n+1} + Q_nᵀ ∂O_n,    ∂U_n = tril(Q_n K_nᵀ)ᵀ ∂O_n + K_n ∂S_{n+1},
     ∂Q_n = ∂O_n S_nᵀ + Y_n K_n,     ∂K_n = U_n ∂S_{n+1}ᵀ + Y_nᵀ Q_n,    Y_n = tril(∂O_n U_nᵀ)
+
+Forms: ``recurrent``, ``chunk``; kernel form ``triton_recurrent`` (the fused recurrent kernel;
+there is no chunk kernel for this rule).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from fastweights.ops.rule import LearningRule, recurrent, value_rate
+from fastweights.ops.rule import LearningRule, RuleSpec, recurrent, value_rate
 from fastweights.ops.rules.chunking import chunk_blocks, gather, scatter
 
 
@@ -115,8 +118,10 @@ def triton_recurrent(*args: Tensor, **options: Tensor | int | float) -> tuple[Te
     return forms.sum_recurrent(*args, **options)
 
 
-# "triton" names the fastest kernel form of each rule: for the sum rule, the recurrent one
+# as a layer: the linear Transformer's φ = elu + 1 with sum normalisation, and β = 1
+LAYER = RuleSpec(feature_map="elu+1", norm="sum", learn_beta=False)
+# no chunk kernel: the sum rule's one kernel form is the fused recurrent one
 sum_rule = LearningRule(
     "sum", step, {"recurrent": recurrent(step), "chunk": chunk},
-    kernels={"triton": triton_recurrent, "triton_recurrent": triton_recurrent},
+    kernels={"triton_recurrent": triton_recurrent}, layer=LAYER,
 )  # fmt: skip

@@ -34,7 +34,7 @@ try:
     import triton.language as tl
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "the Triton kernels (impl='triton') need the triton package: "
+        "the Triton kernels (impl='triton_chunk', 'triton_recurrent') need the triton package: "
         "pip install fastweights[triton]"
     ) from error
 
@@ -128,6 +128,6 @@ def check_kernel_inputs(rule: str, *tensors: Tensor) -> None:
             )
     elif device.type != "cuda":
         raise ValueError(
-            f"{rule}: impl='triton' needs CUDA tensors (or TRITON_INTERPRET=1 for CPU tensors), "
+            f"{rule}: a Triton form needs CUDA tensors (or TRITON_INTERPRET=1 for CPU tensors), "
             f"got {device}"
         )

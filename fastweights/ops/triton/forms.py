@@ -4,8 +4,8 @@ A form gets the rule's checked inputs in the caller's dtypes (float32, bfloat16,
 state float32; varlen batches already unpacked by padding) and returns ``(o, S)``, ``o`` in the
 dtype of ``v``. Names the rules register:
 
-* ``"triton"``: the chunkwise kernels for ``delta`` and ``gated_delta``; the fused recurrent kernel
-  for ``sum`` (which has no chunk kernel);
+* ``"triton_chunk"``: the chunkwise kernels of ``delta`` and ``gated_delta`` (``sum`` has no chunk
+  kernel);
 * ``"triton_recurrent"``: the fused recurrent kernels of all three.
 
 Per-channel rates ``β [B, T, H, V]``: the recurrent kernels take them as they are (value channels

@@ -1,4 +1,4 @@
-"""The chunkwise kernels (``impl="triton"`` of ``delta`` and ``gated_delta``) against the oracle.
+"""The chunkwise kernels (``impl="triton_chunk"`` of ``delta``, ``gated_delta``) against the oracle.
 
 Outputs, final state and every gradient (initial state included) within the data-derived budget
 (``error_budget``), at ``T`` not a multiple of the chunk (a padded last chunk), ``K = 12`` (masked
@@ -27,7 +27,7 @@ def _misses(kernel_device, make_inputs, budget, real, name, dtype, *, C=16, seed
         inputs["g"] = torch.full_like(inputs["g"], gate)
     rule = RULES[name]
     return budget.misses(
-        partial(rule, impl="triton", chunk_size=64 if real else C),
+        partial(rule, impl="triton_chunk", chunk_size=64 if real else C),
         partial(rule, impl="recurrent"), inputs, dtype, seed=seed,
     )  # fmt: skip
 

@@ -55,9 +55,9 @@ def test_cases_start_each_form_with_every_kernel_at_its_first_config(kernel_devi
     from fastweights.bench.kernel_faults import KERNELS, cases
 
     listed = cases(["float32"], ["delta", "sum"])
-    chunk = [c for c in listed if c.rule == "delta" and c.form == "triton"]
+    chunk = [c for c in listed if c.rule == "delta" and c.form == "triton_chunk"]
     assert chunk[0].config == 0 and all(c.config > 0 for c in chunk[1:])
-    assert len(chunk) == 1 + sum(len(configs) - 1 for _, _, configs in KERNELS["triton"])
+    assert len(chunk) == 1 + sum(len(configs) - 1 for _, _, configs in KERNELS["triton_chunk"])
     assert {c.form for c in listed if c.rule == "sum"} == {"triton_recurrent"}
 
 

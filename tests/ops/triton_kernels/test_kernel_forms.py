@@ -16,7 +16,7 @@ from fastweights.ops import RULES
 LENGTHS = [1, 7, 16, 3]  # with chunk 16: a lone token, partial chunks, a whole chunk
 
 
-@pytest.mark.parametrize("impl", ["triton", "triton_recurrent"])
+@pytest.mark.parametrize("impl", ["triton_chunk", "triton_recurrent"])
 def test_packed_sequences_within_budget(kernel_device, make_inputs, budget, impl) -> None:
     # cu_seqlens with per-sequence initial states: the kernel against the packed oracle
     N, total = len(LENGTHS), sum(LENGTHS)
@@ -41,9 +41,11 @@ def test_zero_initial_state_and_dtypes(kernel_device, make_inputs) -> None:
 def test_kernel_forms_are_listed_and_not_in_the_pytorch_forms() -> None:
     for name in ("sum", "delta", "gated_delta"):
         rule = RULES[name]
-        assert set(rule.kernels) == {"triton", "triton_recurrent"}
+        chunk = {"triton_chunk"} if name != "sum" else set()  # no chunk kernel for sum
+        assert set(rule.kernels) == {"triton_recurrent", *chunk}
         assert not set(rule.kernels) & set(rule.forms)
-    with pytest.raises(ValueError, match=r"available: recurrent, chunk, triton, triton_recurrent"):
+    available = r"available: recurrent, chunk, triton_chunk, triton_recurrent$"
+    with pytest.raises(ValueError, match=available):
         RULES["delta"](*[torch.zeros(1, 2, 1, 4)] * 3, torch.ones(1, 2, 1), impl="fused")
 
 
@@ -59,7 +61,7 @@ def test_bad_inputs_raise(kernel_device, make_inputs, options, error, match) -> 
     dtype, chunk_size = options.get("dtype", torch.float32), options.get("chunk_size", 16)
     x = make_inputs("delta", B=1, T=3, H=1, K=options.get("K", 4), V=4, dtype=dtype, seed=9)
     with pytest.raises(error, match=match):
-        RULES["delta"](**{n: t.to(kernel_device) for n, t in x.items()}, impl="triton",
+        RULES["delta"](**{n: t.to(kernel_device) for n, t in x.items()}, impl="triton_chunk",
                        chunk_size=chunk_size)  # fmt: skip
 
 

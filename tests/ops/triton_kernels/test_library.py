@@ -2,8 +2,8 @@
 
 ``opcheck`` tests each custom op's schema, fake (meta) implementation, autograd registration and
 AOT dispatch (with dynamic shapes) against the real kernels; a small model calling a rule with
-``impl="triton"`` compiles with ``torch.compile(fullgraph=True)`` and matches eager mode. On CPU
-the compile test uses the ``aot_eager`` backend (the custom ops stay opaque calls into the
+``impl="triton_chunk"`` compiles with ``torch.compile(fullgraph=True)`` and matches eager mode. On
+CPU the compile test uses the ``aot_eager`` backend (the custom ops stay opaque calls into the
 interpreted kernels; inductor's own code generation is not exercised there); on a GPU it
 uses inductor.
 """
@@ -71,7 +71,7 @@ def test_model_compiles_fullgraph(kernel_device) -> None:
             F.normalize(t.view(B, T, 2, 16), dim=-1) for t in proj(x)[..., :96].split(32, -1)
         )
         beta, g = proj(x)[..., 96:98].sigmoid(), F.logsigmoid(proj(x)[..., 98:100] + 2)
-        o, S = RULES["gated_delta"](q, k, v, beta, g=g, impl="triton", chunk_size=16)
+        o, S = RULES["gated_delta"](q, k, v, beta, g=g, impl="triton_chunk", chunk_size=16)
         return o.square().mean() + S.square().mean()
 
     backend = "inductor" if kernel_device == "cuda" else "aot_eager"

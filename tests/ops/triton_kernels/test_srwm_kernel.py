@@ -38,7 +38,7 @@ def _inputs(
 
 
 def _kernel(x: Tensor, *state: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-    y, final = CELLS["srwm"](x, srwm.State(*state), impl="triton")
+    y, final = CELLS["srwm"](x, srwm.State(*state), impl="triton_recurrent")
     return y, tuple(final)
 
 
@@ -115,9 +115,9 @@ def test_real_shape_on_gpu(kernel_device, budget) -> None:
 def test_stateful_segments_equal_one_call_and_the_form_is_registered(kernel_device) -> None:
     inputs = _inputs(B=1, T=8, H=2, D=6, seed=2, device=kernel_device)
     x, state = inputs["x"].float(), srwm.State(*(inputs[n].float() for n in NAMES))
-    y, final = CELLS["srwm"](x, state, impl="triton")
-    y1, mid = CELLS["srwm"](x[:, :3], state, impl="triton")
-    y2, final2 = CELLS["srwm"](x[:, 3:], mid, impl="triton")
+    y, final = CELLS["srwm"](x, state, impl="triton_recurrent")
+    y1, mid = CELLS["srwm"](x[:, :3], state, impl="triton_recurrent")
+    y2, final2 = CELLS["srwm"](x[:, 3:], mid, impl="triton_recurrent")
     torch.testing.assert_close(torch.cat([y1, y2], 1), y, rtol=1e-6, atol=1e-6)
     for a, b in zip(final2, final, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
@@ -129,8 +129,9 @@ def test_stateful_segments_equal_one_call_and_the_form_is_registered(kernel_devi
     y_lean, *_, e0, k0 = kernel.srwm_fwd(x, *state, False)
     assert torch.equal(y_kept, y) and torch.equal(y_lean, y)
     assert e.shape == (2, 8, 3 * 6 + 4) and k.shape == (2, 8, 6) and e0.numel() == k0.numel() == 0
-    assert "triton" in CELLS["srwm"].kernels and "triton" not in CELLS["srwm"].forms
-    with pytest.raises(ValueError, match="available: recurrent, fused, triton"):
+    assert set(CELLS["srwm"].kernels) == {"triton_recurrent"}
+    assert not set(CELLS["srwm"].kernels) & set(CELLS["srwm"].forms)
+    with pytest.raises(ValueError, match=r"available: recurrent, fused, triton_recurrent$"):
         CELLS["srwm"](x, state, impl="nonesuch")
 
 
@@ -150,7 +151,7 @@ def test_backward_keeps_o_T_d_not_the_past_weights(kernel_device) -> None:
         (y.sum() + sum(W.sum() for W in final)).backward()  # the graph is complete and runs
         return sizes
 
-    kernel = saved_sizes("triton")
+    kernel = saved_sizes("triton_recurrent")
     assert max(kernel) < T * D * D  # not even one [T, D, D] block of past weights
     assert sum(kernel) == B * H * (T * D + R * D + T * (R + D))  # x, W_T, e_t, k_t
     assert sum(saved_sizes("recurrent")) > T * R * D  # what the scan keeps instead
@@ -199,7 +200,7 @@ def test_fullgraph_compile_traces_the_form(kernel_device) -> None:
     inputs = _inputs(B=1, T=4, H=1, D=4, seed=6, device=kernel_device)
 
     def loss(x: Tensor, *state: Tensor) -> Tensor:
-        y, final = CELLS["srwm"](x, srwm.State(*state), impl="triton")
+        y, final = CELLS["srwm"](x, srwm.State(*state), impl="triton_recurrent")
         return (y * y.cos()).sum() + sum(W.sin().sum() for W in final)
 
     leaves = [inputs["x"].float()] + [inputs[n].float() for n in NAMES]
