@@ -11,12 +11,18 @@ per new token, whatever the context length.
 ``short_conv`` (a kernel size, 0 for none) gives every block's mixer DeltaNet's short
 convolution (``fastweights.nn.ShortConvolution``), for the mixers that take the option (the
 ``FastWeightLayer`` ones); a block's state is then a ``FastWeightState(fast, conv)``.
+
+``impl`` names the form every block's mixer runs (a rule's ``recurrent``, ``chunk``,
+``triton_recurrent``, ``triton_chunk``; a cell's forms; ``fastweights.ops``) and ``chunk_size``
+the chunk length of a chunk form; None leaves the mixer's default. A mixer without the option
+(``softmax``, ``lstm``; cells have no ``chunk_size``) refuses it, and a form it lacks is an error.
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -41,6 +47,8 @@ class ModelConfig:
     mlp_ratio: int = 4  # hidden size of the MLP in units of d_model; 0 means no MLP
     pool: str = "none"  # "none": per-position outputs; "last"/"mean": one per sequence
     short_conv: int = 0  # kernel size of the short convolution on q, k, v; 0 means none
+    impl: str | None = None  # the form the mixers run (e.g. "chunk"); None: the mixer's default
+    chunk_size: int | None = None  # tokens per chunk of a chunk form; None: the mixer's default
     mixer_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -64,6 +72,7 @@ class ModelConfig:
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
         self._check_short_conv()
+        self._check_form()
 
     def _check_short_conv(self) -> None:
         value = self.short_conv
@@ -77,10 +86,33 @@ class ModelConfig:
         if value and "short_conv" in self.mixer_options:
             raise ValueError("give short_conv once: as a field or in mixer_options, not both")
 
+    def _check_form(self) -> None:
+        if self.impl is not None and not isinstance(self.impl, str):
+            raise TypeError(f"impl must be a form name (str) or None, got {self.impl!r}")
+        value = self.chunk_size
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"chunk_size must be a positive integer or None, got {value!r}")
+        for name in ("impl", "chunk_size"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name in self.mixer_options:
+                raise ValueError(f"give {name} once: as a field or in mixer_options, not both")
+            accepted = mixer_accepts(self.mixer)
+            if name not in accepted:
+                raise ValueError(
+                    f"mixer {self.mixer!r} has no {name} option ({name}={value!r}); it accepts: "
+                    f"{', '.join(accepted) or 'no options'}"
+                )
+
     def mixer_kwargs(self) -> dict[str, Any]:
-        """The options each block's mixer is built with: ``mixer_options`` and ``short_conv``."""
-        conv = {"short_conv": self.short_conv} if self.short_conv else {}
-        return {**self.mixer_options, **conv}
+        """The options each block's mixer is built with: ``mixer_options``, and ``short_conv``,
+        ``impl`` and ``chunk_size`` where they are set."""
+        fields = {"short_conv": self.short_conv or None, "impl": self.impl,
+                  "chunk_size": self.chunk_size}  # fmt: skip
+        return {**self.mixer_options, **{k: v for k, v in fields.items() if v is not None}}
 
     @property
     def outputs(self) -> int:
@@ -90,6 +122,18 @@ class ModelConfig:
 def takes_short_conv(mixer: str) -> bool:
     """Whether ``MIXERS[mixer]`` takes a ``short_conv`` option (the ``FastWeightLayer`` ones)."""
     return "short_conv" in inspect.signature(MIXERS[mixer]).parameters
+
+
+def mixer_accepts(mixer: str) -> tuple[str, ...]:
+    """The options ``MIXERS[mixer]`` takes beyond ``d_model, n_heads`` and what its registry
+    line fixes (a rule mixer's ``rule``, a cell mixer's ``cell``)."""
+    factory = MIXERS[mixer]
+    fixed = set(factory.keywords) if isinstance(factory, partial) else set()
+    return tuple(
+        name
+        for name in inspect.signature(factory).parameters
+        if name not in ("d_model", "n_heads") and name not in fixed
+    )
 
 
 class Block(nn.Module):

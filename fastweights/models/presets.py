@@ -4,7 +4,8 @@
 (an LSTM has 8·d² per layer, attention 4·d², a DeltaNet layer 4·d² + 2·d·H), so a fair
 comparison matches sizes: ``matched_config`` widens or narrows ``d_model`` (keeping it a
 multiple of ``n_heads``) until the parameter count is as close as it gets to a reference.
-The reference's ``short_conv`` carries over to the mixers that take it (0 for the others).
+The reference's ``short_conv``, ``impl`` and ``chunk_size`` carry over to the mixers that take
+them (0 or None for the others); a form the other mixer lacks is an error, not a silent switch.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from fastweights.models.model import FWPModel, ModelConfig, takes_short_conv
+from fastweights.models.model import FWPModel, ModelConfig, mixer_accepts, takes_short_conv
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"d_model": 64, "n_layers": 2, "n_heads": 4},
@@ -39,9 +40,12 @@ def matched_config(config: ModelConfig, mixer: str, **mixer_options: Any) -> Mod
     step = config.n_heads
     best, best_gap = None, None
     short_conv = config.short_conv if takes_short_conv(mixer) else 0
+    accepts = mixer_accepts(mixer)
+    form = {name: getattr(config, name) if name in accepts else None
+            for name in ("impl", "chunk_size")}  # fmt: skip
     for d_model in range(step, 8 * config.d_model + step, step):
         candidate = replace(config, mixer=mixer, d_model=d_model, short_conv=short_conv,
-                            mixer_options=mixer_options)  # fmt: skip
+                            mixer_options=mixer_options, **form)  # fmt: skip
         gap = abs(count_parameters(candidate) - target)
         if best_gap is None or gap < best_gap:
             best, best_gap = candidate, gap

@@ -90,11 +90,59 @@ def test_vector_inputs_and_pooled_heads() -> None:
         ({"vocab_size": 5, "short_conv": -2}, "short_conv must be 0 \\(none\\) or a kernel"),
         ({"vocab_size": 5, "mixer": "lstm", "short_conv": 4}, "'lstm' has no short conv"),
         ({"vocab_size": 5, "short_conv": 4, "mixer_options": {"short_conv": 2}}, "once"),
+        ({"vocab_size": 5, "impl": "chunk", "mixer_options": {"impl": "recurrent"}}, "impl once"),
+        ({"vocab_size": 5, "chunk_size": 8, "mixer_options": {"chunk_size": 8}}, "chunk_size once"),
+        ({"vocab_size": 5, "chunk_size": 0}, "chunk_size must be a positive integer or None"),
+        ({"vocab_size": 5, "chunk_size": True}, "chunk_size must be a positive integer or None"),
+        (
+            {"vocab_size": 5, "mixer": "softmax", "impl": "chunk"},
+            "mixer 'softmax' has no impl option \\(impl='chunk'\\); it accepts: no options",
+        ),
+        (
+            {"vocab_size": 5, "mixer": "lstm", "chunk_size": 16},
+            "mixer 'lstm' has no chunk_size option",
+        ),
+        (
+            {"vocab_size": 5, "mixer": "srwm", "chunk_size": 16},
+            "mixer 'srwm' has no chunk_size option \\(chunk_size=16\\); it accepts: impl, seed",
+        ),
     ],
 )
 def test_bad_configs(fields, match) -> None:
     with pytest.raises(ValueError, match=match):
         ModelConfig(**fields)
+
+
+def test_impl_must_be_a_name() -> None:
+    with pytest.raises(TypeError, match="impl must be a form name"):
+        ModelConfig(vocab_size=5, impl=3)  # type: ignore[arg-type]
+
+
+def test_impl_and_chunk_size_reach_every_block_and_the_forms_agree() -> None:
+    chunked = _lm("gated_delta", impl="chunk", chunk_size=5)
+    assert [(b.mixer.impl, b.mixer.chunk_size) for b in chunked.blocks] == [("chunk", 5)] * 2
+    recurrent = _lm("gated_delta", impl="recurrent")
+    assert all(b.mixer.impl == "recurrent" and b.mixer.chunk_size == 64 for b in recurrent.blocks)
+    torch.testing.assert_close(chunked(_ids())[0], recurrent(_ids())[0], **TOL)
+    cell = _lm("srwm", impl="recurrent")
+    assert all(b.mixer.impl == "recurrent" for b in cell.blocks)
+    default = ModelConfig(vocab_size=5)
+    assert (default.impl, default.chunk_size) == (None, None)
+    assert "impl" not in default.mixer_kwargs() and "chunk_size" not in default.mixer_kwargs()
+
+
+@pytest.mark.parametrize(
+    ("mixer", "impl", "available"),
+    [
+        ("oja", "chunk", "recurrent"),
+        ("sum", "triton", "recurrent, chunk, triton_recurrent"),
+        ("delta", "triton", "recurrent, chunk, triton_chunk, triton_recurrent"),
+        ("srwm", "triton", "recurrent, fused, triton_recurrent"),
+    ],
+)
+def test_a_form_the_mixer_lacks_is_one_error_listing_its_forms(mixer, impl, available) -> None:
+    with pytest.raises(ValueError, match=f"no {impl!r} form; available: {available}$"):
+        FWPModel(ModelConfig(mixer=mixer, d_model=16, n_heads=2, vocab_size=5, impl=impl))
 
 
 def test_wrong_inputs_are_clear_errors() -> None:
@@ -132,6 +180,16 @@ def test_matched_config_keeps_short_conv_where_the_mixer_takes_it() -> None:
     lstm = matched_config(reference, "lstm")
     assert lstm.short_conv == 0
     assert abs(count_parameters(lstm) / count_parameters(reference) - 1) <= 0.10
+
+
+def test_matched_config_keeps_impl_and_chunk_size_where_the_mixer_takes_them() -> None:
+    reference = preset_config("tiny", mixer="delta", vocab_size=50, impl="chunk", chunk_size=16)
+    gated = matched_config(reference, "gated_delta")
+    assert (gated.impl, gated.chunk_size) == ("chunk", 16)
+    lstm = matched_config(reference, "lstm")
+    assert (lstm.impl, lstm.chunk_size) == (None, None)
+    with pytest.raises(ValueError, match="'oja' has no 'chunk' form"):  # no silent switch
+        matched_config(reference, "oja")
 
 
 def test_matched_presets_are_within_ten_percent() -> None:
