@@ -5,8 +5,9 @@ on fixed batches (the same ones each time). Deterministic given ``seed``: the mo
 under a forked global RNG seeded from it, and the data come from a ``torch.Generator`` whose state
 is checkpointed, so ``resume`` continues exactly (the resumed loss curve equals the uninterrupted
 one). A run directory holds ``config.json``, ``metrics.jsonl`` and ``checkpoint.pt``, the
-checkpoint written atomically (temporary file, then rename). A NaN or infinite loss stops the run
-with a ``FloatingPointError`` naming the step; the last good checkpoint stays.
+checkpoint written atomically (temporary file, then rename) and holding tensors and plain data
+only: it is read with ``weights_only=True`` and never runs code. A NaN or infinite loss stops
+the run with a ``FloatingPointError`` naming the step; the last good checkpoint stays.
 
 ``device="auto"`` trains on the GPU when there is one, with bf16 autocast there (``bf16``; never
 on the CPU, where parameters, activations and losses stay float32). Under ``torchrun`` the same
@@ -19,6 +20,8 @@ import dataclasses
 import json
 import math
 import os
+import pickle
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,12 +108,22 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint's contents; a clear error when it is missing or not a checkpoint."""
+    """A checkpoint's contents: tensors and plain containers only, read with
+    ``torch.load(weights_only=True)``, so a checkpoint someone else prepared cannot run code. A
+    file that holds anything else is refused, unread; a missing or corrupt one is a clear error."""
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, weights_only=False)
-    except Exception as error:  # any unpickling failure means the file is not a checkpoint
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as error:
+        unsafe = re.search(r"GLOBAL (\S+) was not an allowed global", str(error))
+        if unsafe:
+            raise ValueError(
+                f"checkpoint {path} refused: it names {unsafe.group(1)}, not a tensor or plain "
+                "data, and loading it could run code"
+            ) from None
+        raise ValueError(f"checkpoint {path} is corrupt or not a checkpoint") from None
+    except Exception as error:  # truncated zip, not a torch file, ...
         raise ValueError(f"checkpoint {path} is corrupt or not a checkpoint: {error}") from None
 
 

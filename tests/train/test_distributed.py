@@ -44,7 +44,7 @@ def test_two_processes_hold_identical_weights(tmp_path: Path, parallel: str) -> 
             rank0[name], single[name], rtol=1e-3, atol=2e-4
         )  # Adam amplifies rounding
     # the checkpoint (written by rank 0 alone) holds full, unsharded weights
-    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     for name in rank0:
         torch.testing.assert_close(saved["model"][name], rank0[name])
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").open()]

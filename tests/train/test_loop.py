@@ -101,7 +101,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> No
     run = tmp_path / "run"
     with pytest.raises(FloatingPointError, match="at step"):
         train(task, model, config, run)
-    state = torch.load(run / CHECKPOINT, weights_only=False)
+    state = torch.load(run / CHECKPOINT, weights_only=True)
     assert state["step"] == 10  # the checkpoint of step 10 survived the NaN
     assert all(torch.isfinite(p).all() for p in state["model"].values())
 
