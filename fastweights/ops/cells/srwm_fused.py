@@ -23,11 +23,13 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from fastweights.ops.rules.chunking import mul_into
+
 
 def _rate_rows(beta: Tensor, Y: int, D: int) -> Tensor:
     """``β [BH, 4]`` -> the rate of every row of the stacked matrix, ``[BH, Y + 2D + 4]``."""
-    sizes = torch.tensor([Y, D, D, 4], device=beta.device)
-    return beta.repeat_interleave(sizes, dim=1)
+    rows = [beta[:, i : i + 1].expand(-1, n) for i, n in enumerate((Y, D, D, 4))]
+    return torch.cat(rows, dim=1)  # (repeat_interleave would read its sizes from a tensor)
 
 
 def _read(W: Tensor, x: Tensor, Y: int, D: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -58,7 +60,7 @@ class _FusedSRWM(torch.autograd.Function):
             y, _, k, beta, u = _read(W, xs[t], Y, D)
             ys[t] = y
             d = torch.bmm(W, u.unsqueeze(-1)).squeeze(-1)  # v − v̄ for every row
-            torch.mul(_rate_rows(beta, Y, D), d, out=updates[t])
+            mul_into(updates[t], d, _rate_rows(beta, Y, D))
             keys[t] = k
             W.baddbmm_(updates[t].unsqueeze(-1), k.unsqueeze(1))  # W += e kᵀ
         ctx.save_for_backward(xs, W, updates, keys)

@@ -6,6 +6,10 @@ contiguous 3-D stack of matrices for ``bmm``. Working block by block keeps buffe
 reused instead of copying whole sequences (fresh large buffers are slow on CPU: page faults).
 ``T`` is zero-padded up to whole chunks: a zero token (``k = 0``, ``β = 0``, ``g = 0``) leaves the
 state unchanged, and its outputs are dropped.
+
+``mul_into`` and ``baddbmm_into`` write a result into a view of a buffer: in eager mode by
+``out=`` (no temporary, one pass), under ``torch.compile`` as a copy, which the compiler can
+trace (it cannot trace ``out=`` into a view) and fuses.
 """
 
 from __future__ import annotations
@@ -23,6 +27,22 @@ def chunk_blocks(length: int, chunk_size: int, batch_heads: int) -> list[tuple[i
     return [(t0, min(t0 + step, length)) for t0 in range(0, length, step)]
 
 
+def mul_into(dest: Tensor, x: Tensor, scale: float | Tensor) -> None:
+    """``dest ← x · scale`` (``scale`` a number or a tensor broadcast against ``x``)."""
+    if torch.compiler.is_compiling():
+        dest.copy_(x * scale)
+    else:
+        torch.mul(x, scale, out=dest)
+
+
+def baddbmm_into(dest: Tensor, bias: Tensor, a: Tensor, b: Tensor, alpha: float = 1.0) -> None:
+    """``dest ← bias + alpha · a @ b`` (batched; ``dest`` may be ``bias``)."""
+    if torch.compiler.is_compiling():
+        dest.copy_(torch.baddbmm(bias, a, b, alpha=alpha))
+    else:
+        torch.baddbmm(bias, a, b, alpha=alpha, out=dest)
+
+
 def gather(x: Tensor, t0: int, t1: int, chunk_size: int, scale: float | None = None) -> Tensor:
     """``x[:, t0:t1]`` of ``[B, T, H, *D]`` -> ``[G·B·H, C, *D]`` (times ``scale``), zero-padded to
     whole chunks; always a new tensor."""
@@ -38,7 +58,7 @@ def gather(x: Tensor, t0: int, t1: int, chunk_size: int, scale: float | None = N
     if scale is None:
         out.view_as(part).copy_(part)
     else:
-        torch.mul(part, scale, out=out.view_as(part))  # the copy and the scaling in one pass
+        mul_into(out.view_as(part), part, scale)  # the copy and the scaling in one pass
     return out
 
 
@@ -54,4 +74,4 @@ def scatter(y: Tensor, out: Tensor, t0: int, t1: int, scale: float | None = None
     if scale is None:
         dest.copy_(y)
     else:
-        torch.mul(y, scale, out=dest)
+        mul_into(dest, y, scale)

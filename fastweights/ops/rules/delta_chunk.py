@@ -31,7 +31,7 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from fastweights.ops.rule import per_channel_as_heads
-from fastweights.ops.rules.chunking import chunk_blocks, gather, scatter
+from fastweights.ops.rules.chunking import baddbmm_into, chunk_blocks, gather, scatter
 from fastweights.ops.rules.triangular import unit_lower_inverse
 
 _EXP_FLOOR = -87.0
@@ -157,9 +157,9 @@ class _ChunkDelta(torch.autograd.Function):
             n0, n1 = t0 // C, -(-t1 // C)
             for i, n in enumerate(range(n0, n1)):
                 rows, out = slice(i * BH, (i + 1) * BH), slice(n * BH, (n + 1) * BH)
-                torch.baddbmm(x.U[rows], x.W[rows], states[n], alpha=-1, out=delta[out])
+                baddbmm_into(delta[out], x.U[rows], x.W[rows], states[n], alpha=-1)
                 S = states[n] if decay is None else states[n] * decay[rows, None, None]
-                torch.baddbmm(S, k_dec[rows].mT, delta[out], out=states[n + 1])
+                baddbmm_into(states[n + 1], S, k_dec[rows].mT, delta[out])
             D = delta[n0 * BH : n1 * BH]
             scatter(torch.baddbmm(x.P @ D, q_dec, states[n0:n1].flatten(0, 1)), o, t0, t1)
         ctx.C, ctx.scale = C, scale
@@ -192,7 +192,7 @@ class _ChunkDelta(torch.autograd.Function):
             for i in reversed(range(n1 - n0)):
                 rows = slice(i * BH, (i + 1) * BH)
                 d_after[rows] = d_S
-                torch.baddbmm(d_delta[rows], k_dec[rows], d_S, out=d_delta[rows])
+                baddbmm_into(d_delta[rows], d_delta[rows], k_dec[rows], d_S)
                 carried = d_S if decay is None else d_S * decay[rows, None, None]
                 d_S = torch.baddbmm(d_S_out[rows] + carried, x.W[rows].mT, d_delta[rows], alpha=-1)
             block_grads = _intra_backward(

@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 from fastweights.ops.rule import LearningRule, RuleSpec, recurrent, value_rate
-from fastweights.ops.rules.chunking import chunk_blocks, gather, scatter
+from fastweights.ops.rules.chunking import baddbmm_into, chunk_blocks, gather, scatter
 
 
 def step(S: Tensor, q_t: Tensor, k_t: Tensor, v_t: Tensor, beta_t: Tensor) -> tuple[Tensor, Tensor]:
@@ -56,7 +56,7 @@ class _ChunkSum(torch.autograd.Function):
             n0, n1 = t0 // C, -(-t1 // C)
             for i, n in enumerate(range(n0, n1)):
                 rows = slice(i * BH, (i + 1) * BH)
-                torch.baddbmm(states[n], kc[rows].mT, u[rows], out=states[n + 1])
+                baddbmm_into(states[n + 1], states[n], kc[rows].mT, u[rows])
             causal = (qc @ kc.mT).tril_()
             scatter(torch.baddbmm(causal @ u, qc, states[n0:n1].flatten(0, 1)), o, t0, t1)
         ctx.C, ctx.scale = C, scale

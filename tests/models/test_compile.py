@@ -1,0 +1,55 @@
+"""``torch.compile(model, fullgraph=True)`` on CPU, for every mixer's default form: the compiled
+forward and every parameter gradient equal eager's within a float32 budget from the data.
+
+``aot_eager`` traces the whole model and its backward as one graph (where ``out=`` writes into
+views and data-dependent shapes used to fail) for every mixer; Inductor, the default backend,
+also generates the code, for the rule mixers and the baselines. Both take a while on two cores:
+the slow lane.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fastweights.models import FWPModel, compile_model, preset_config
+from fastweights.models.model import mixer_accepts
+from fastweights.nn import MIXERS
+from fastweights.ops import RULES
+
+pytestmark = pytest.mark.slow
+VOCAB, T = 16, 20  # T > 16: more than one chunk of the chunk forms (chunk_size 16)
+INDUCTOR = [*RULES, "dpfp", "delta_conv", "softmax", "lstm"]
+
+
+def _forward_backward(model: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    for p in model.parameters():
+        p.grad = None
+    logits, _ = model(x)
+    logits.square().mean().backward()
+    return [logits.detach(), *(p.grad for p in model.parameters())]
+
+
+def _check(name: str, backend: str) -> None:
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    chunks = {"chunk_size": 16} if "chunk_size" in mixer_accepts(name) else {}
+    model = FWPModel(preset_config("tiny", mixer=name, vocab_size=VOCAB, **chunks))
+    x = torch.randint(0, VOCAB, (2, T), generator=torch.Generator().manual_seed(1))
+    eager = _forward_backward(model, x)
+    compiled = _forward_backward(compile_model(model, backend=backend), x)
+    eps = torch.finfo(torch.float32).eps
+    for want, got in zip(eager, compiled, strict=True):
+        # float32 reassociation: a few hundred roundings of the largest magnitude involved
+        budget = 256 * eps * want.abs().max().clamp_min(eps)
+        assert (got - want).abs().max() <= budget, (name, backend)
+
+
+@pytest.mark.parametrize("name", list(MIXERS))
+def test_every_mixer_traces_as_one_graph(name: str) -> None:
+    _check(name, "aot_eager")
+
+
+@pytest.mark.parametrize("name", INDUCTOR)
+def test_inductor_compiles_the_rule_mixers_and_baselines(name: str) -> None:
+    _check(name, "inductor")
