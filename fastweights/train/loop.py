@@ -9,6 +9,10 @@ checkpoint written atomically (temporary file, then rename) and holding tensors 
 only: it is read with ``weights_only=True`` and never runs code. A NaN or infinite loss stops
 the run with a ``FloatingPointError`` naming the step; the last good checkpoint stays.
 
+``compile=True`` (``fwp train … --train.compile``) runs the training step through
+``torch.compile(fullgraph=True)`` (``fastweights.models.compile_model``); evaluation and the
+checkpoint use the uncompiled module, which shares its parameters.
+
 ``device="auto"`` trains on the GPU when there is one, with bf16 autocast there (``bf16``; never
 on the CPU, where parameters, activations and losses stay float32). Under ``torchrun`` the same
 loop trains across processes (``fastweights.train.distributed``: DDP or FSDP2).
@@ -29,7 +33,7 @@ from typing import Any
 
 import torch
 
-from fastweights.models import FWPModel, ModelConfig
+from fastweights.models import FWPModel, ModelConfig, compile_model
 from fastweights.tasks import Batch, Task
 from fastweights.train import metrics
 from fastweights.train.distributed import PARALLEL, join
@@ -52,6 +56,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (the GPU when there is one), "cpu", "cuda", "cuda:1", ...
     bf16: bool = True  # bf16 autocast on the GPU (never on the CPU)
     parallel: str = "ddp"  # under torchrun: "ddp" (replicas) or "fsdp" (FSDP2, sharded)
+    compile: bool = False  # the training step's forward and backward through torch.compile
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "eval_batches"):
@@ -192,6 +197,8 @@ def train(
     autocast = torch.autocast(
         device.type, torch.bfloat16, enabled=device.type == "cuda" and config.bf16
     )
+    # the compiled module shares the parameters; states are saved from the uncompiled one
+    stepper = compile_model(wrapped) if config.compile else wrapped
     wrapped.train()
     for step in range(start, config.steps):
         for group in optimizer.param_groups:
@@ -199,7 +206,7 @@ def train(
         batch = task.sample(config.batch_size, generator)  # the global batch, alike on all ranks
         batch = Batch(*(processes.shard(t).to(device) for t in batch))
         with autocast:
-            result = score(task, batch, wrapped(batch.x)[0].float())
+            result = score(task, batch, stepper(batch.x)[0].float())
         loss = processes.mean(result.loss)
         if not torch.isfinite(loss):
             raise FloatingPointError(

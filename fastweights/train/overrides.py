@@ -2,7 +2,8 @@
 
 ``apply_overrides(sections, ["task.n_pairs=8", "train.lr=1e-3"])`` parses each value with the
 type of the field it names (int, float, bool, str, or a tuple of those) and rejects unknown
-sections and fields and unparsable values with one clear ``ValueError``.
+sections and fields and unparsable values with one clear ``ValueError``. A boolean field given
+bare (``train.compile``) is set to true.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def apply_overrides(
     for override in overrides:
         key, sep, text = override.partition("=")
         section, dot, field = key.removeprefix("--").partition(".")
-        if not sep or not dot:
+        if not dot:
             raise ValueError(f"override {override!r} is not of the form section.field=value")
         if section not in sections:
             raise ValueError(f"unknown section {section!r} in {override!r}; known: "
@@ -54,5 +55,8 @@ def apply_overrides(
         names = [f.name for f in dataclasses.fields(cls) if f.init]
         if field not in names:
             raise ValueError(f"unknown field {section}.{field}; known: {', '.join(names)}")
+        if not sep and hints[field] is not bool:
+            raise ValueError(f"override {override!r} is not of the form section.field=value")
+        text = text if sep else "true"  # a bare boolean field: --train.compile
         values[section][field] = _parse(text, hints[field], f"{section}.{field}")
     return values

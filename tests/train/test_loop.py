@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,3 +148,22 @@ def test_training_on_the_gpu_uses_bf16_autocast(tmp_path: Path) -> None:
         model(TASK.sample(2, torch.Generator().manual_seed(0)).x.cuda())
     hook.remove()
     assert next(model.parameters()).device.type == "cuda" and seen == [torch.bfloat16]
+
+
+@pytest.mark.slow
+def test_a_compiled_training_step_trains_as_eager_and_saves_plain_names(tmp_path: Path) -> None:
+    task = AssociativeRetrieval(n_pairs=4)
+    model = ModelConfig(mixer="delta", d_model=16, n_heads=2, d_input=task.d_input,
+                        n_out=task.n_out)  # fmt: skip
+    config = TrainConfig(steps=4, batch_size=4, warmup_steps=1, eval_every=2, eval_batches=1)
+    eager = train(task, model, config, tmp_path / "eager")
+    compiled = train(task, model, dataclasses.replace(config, compile=True), tmp_path / "compiled")
+    losses = [
+        [json.loads(line)["loss"] for line in (tmp_path / run / "metrics.jsonl").open()]
+        for run in ("eager", "compiled")
+    ]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+    for name, p in eager.state_dict().items():
+        torch.testing.assert_close(compiled.state_dict()[name], p, rtol=1e-4, atol=1e-5)
+    saved = torch.load(tmp_path / "compiled" / CHECKPOINT, weights_only=True)
+    assert saved["model"].keys() == eager.state_dict().keys()  # no _orig_mod. prefix

@@ -68,3 +68,12 @@ def test_bad_forms_are_one_line(override, message, tmp_path: Path, capsys, monke
     assert main(["train", "copy-delta", "--out", "run", *SHORT, override]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_a_bare_boolean_field_is_true_and_a_bare_other_field_is_refused() -> None:
+    _, _, train = configs("copy-delta", ["--train.compile"])
+    assert train.compile is True
+    _, _, train = configs("copy-delta", ["--train.compile=false"])
+    assert train.compile is False
+    with pytest.raises(ValueError, match=r"not of the form section\.field=value"):
+        configs("copy-delta", ["--train.steps"])
