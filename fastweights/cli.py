@@ -24,6 +24,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "fastweights.commands.bench_mixers",
         "time forward+backward of every mixer",
     ),
+    ("bench", "train"): (
+        "fastweights.commands.bench_train",
+        "training steps per second, eager and compiled",
+    ),
     ("bench", "efficacy"): ("fastweights.commands.bench_efficacy", "the papers' findings, seeded"),
     ("presets",): ("fastweights.commands.presets", "parameter counts of the model presets"),
     ("list",): (
