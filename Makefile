@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fastweights-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo bench bench-quick test test-fast lint format clean docs-images
+.PHONY: help install demo bench bench-quick test test-fast test-lean lint format clean docs-images
 
 help:
 	@echo "make demo       the main job: fwp demo (sum rule vs delta rule, about a minute)"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench      full ops benchmark (benchmarks/ops.py)"
 	@echo "make test       whole test suite, slow tests included"
 	@echo "make test-fast  test suite without tests marked slow"
+	@echo "make test-lean  the fast suite on a lean install (.venv-lean: no optional extras)"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make docs-images the pictures of docs/inspect.md from real runs (a few minutes)"
 	@echo "make format     ruff format + ruff check --fix"
@@ -50,6 +51,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# A lean install (only the dev extra) in its own venv: every test of an absent extra must skip
+# with its reason. The slow tests run on the full install (make test).
+test-lean:
+	$(MAKE) install VENV=.venv-lean EXTRAS=dev
+	.venv-lean/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -59,5 +66,5 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .venv-lean
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
