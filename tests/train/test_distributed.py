@@ -31,8 +31,8 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
 def test_two_processes_hold_identical_weights(tmp_path: Path, parallel: str) -> None:
     _torchrun(str(WORKER), str(tmp_path), parallel)
-    rank0 = torch.load(tmp_path / "rank0.pt")
-    rank1 = torch.load(tmp_path / "rank1.pt")
+    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert rank0.keys() == rank1.keys()
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
