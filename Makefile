@@ -6,6 +6,7 @@ VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
 TORCH_SPEC ?= torch==$(TORCH_VERSION)
 EXTRAS ?= dev,plots,graph,triton
+LEAN_VENV ?= .venv-lean
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fastweights-installed
@@ -19,7 +20,7 @@ help:
 	@echo "make bench      full ops benchmark (benchmarks/ops.py)"
 	@echo "make test       whole test suite, slow tests included"
 	@echo "make test-fast  test suite without tests marked slow"
-	@echo "make test-lean  the fast suite on a lean install (.venv-lean: no optional extras)"
+	@echo "make test-lean  the fast suite on a lean install ($(LEAN_VENV): no optional extras)"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make docs-images the pictures of docs/inspect.md from real runs (a few minutes)"
 	@echo "make format     ruff format + ruff check --fix"
@@ -54,8 +55,8 @@ test-fast: $(STAMP)
 # A lean install (only the dev extra) in its own venv: every test of an absent extra must skip
 # with its reason. The slow tests run on the full install (make test).
 test-lean:
-	$(MAKE) install VENV=.venv-lean EXTRAS=dev
-	.venv-lean/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
+	$(MAKE) install VENV=$(LEAN_VENV) EXTRAS=dev
+	$(LEAN_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
