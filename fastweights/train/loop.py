@@ -121,7 +121,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, weights_only=True)
     except pickle.UnpicklingError as error:
-        unsafe = re.search(r"GLOBAL (\S+) was not an allowed global", str(error))
+        # torch words it "GLOBAL x.y was not an allowed global" or, for os, subprocess and the
+        # like, "unsupported GLOBAL x.y whose module x is blocked"
+        unsafe = re.search(r"GLOBAL (\S+)", str(error))
         if unsafe:
             raise ValueError(
                 f"checkpoint {path} refused: it names {unsafe.group(1)}, not a tensor or plain "

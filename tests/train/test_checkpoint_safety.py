@@ -3,6 +3,8 @@ never runs; a corrupt one is one clear error; a real one still resumes exactly."
 
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -24,18 +26,34 @@ class _Payload:
         return Path.touch, (self.marker,)
 
 
-def _crafted_run(tmp_path: Path) -> tuple[Path, Path]:
+class _ShellPayload:
+    """Unpickling this calls ``os.system("touch marker")``: torch blocks the os module outright,
+    with other words than for a global it merely does not allow."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+def _crafted_run(tmp_path: Path, payload: type = _Payload) -> tuple[Path, Path]:
     """A real run whose checkpoint is replaced by one that carries the payload."""
     run, marker = tmp_path / "run", tmp_path / "payload-ran"
     assert main(["train", "copy-delta", "--out", str(run), *SHORT]) == 0
     state = torch.load(run / CHECKPOINT, weights_only=True)
-    torch.save({**state, "extra": _Payload(marker)}, run / CHECKPOINT)
+    torch.save({**state, "extra": payload(marker)}, run / CHECKPOINT)
     return run, marker
 
 
-def test_a_crafted_checkpoint_is_refused_and_its_payload_never_runs(tmp_path: Path) -> None:
-    run, marker = _crafted_run(tmp_path)
-    with pytest.raises(ValueError, match=r"refused: .* could run code"):
+@pytest.mark.parametrize(
+    ("payload", "named"), [(_Payload, "getattr"), (_ShellPayload, r"(posix|nt)\.system")]
+)
+def test_a_crafted_checkpoint_is_refused_and_its_payload_never_runs(
+    tmp_path: Path, payload: type, named: str
+) -> None:
+    run, marker = _crafted_run(tmp_path, payload)
+    with pytest.raises(ValueError, match=rf"refused: it names {named}, .* could run code"):
         load_checkpoint(run / CHECKPOINT)
     assert not marker.exists()
     torch.load(run / CHECKPOINT, weights_only=False)  # the payload is live: an unsafe load runs it
