@@ -17,7 +17,7 @@ from fastweights.analysis.graph import (
     strongest_paths,
 )
 
-nx = pytest.importorskip("networkx")
+nx = pytest.importorskip("networkx", reason="needs networkx: pip install fastweights[graph]")
 
 
 def test_graph_of_a_matrix():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("matplotlib")
+pytest.importorskip("matplotlib", reason="needs matplotlib: pip install fastweights[plots]")
 
 from fastweights.analysis import record
 from fastweights.analysis.animation import weights_gif
@@ -142,7 +142,7 @@ def test_beta_sits_under_the_tokens_and_traffic_is_the_recorded_traffic() -> Non
 
 
 def test_graph_view_counts_the_rewiring_between_kept_steps() -> None:
-    pytest.importorskip("networkx")
+    pytest.importorskip("networkx", reason="needs networkx: pip install fastweights[graph]")
     W = np.zeros((3, 1, 2, 2))  # one head, 2 × 2
     W[0, 0] = [[1.0, 0.0], [0.0, 0.0]]
     W[1, 0] = [[1.0, 0.5], [0.0, 0.0]]  # one edge appears

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("matplotlib")
+pytest.importorskip("matplotlib", reason="needs matplotlib: pip install fastweights[plots]")
 
 from fastweights.analysis import Recording, record
 from fastweights.analysis.report import render_report, write_report

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip("matplotlib")
+pytest.importorskip("matplotlib", reason="needs matplotlib: pip install fastweights[plots]")
 
 from fastweights.analysis import Recording
 from fastweights.cli import main

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-pytest.importorskip("matplotlib")
+pytest.importorskip("matplotlib", reason="needs matplotlib: pip install fastweights[plots]")
 
 from fastweights.tasks.fewshot import FewShot, glyph_set, glyphs, oracle
 from fastweights.tasks.fewshot import distort as distort_module

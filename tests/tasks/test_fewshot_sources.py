@@ -135,7 +135,9 @@ def _fake_omniglot(root: Path, n_alphabets: int = 2, n_characters: int = 3, n_dr
 
 
 def test_omniglot_reads_the_torchvision_layout(tmp_path: Path) -> None:
-    pytest.importorskip("PIL")
+    pytest.importorskip(
+        "PIL", reason="needs Pillow (comes with matplotlib): pip install fastweights[plots]"
+    )
     _fake_omniglot(tmp_path)
     data = load_omniglot(tmp_path, "train", image_size=10)
     assert data.names == tuple(f"Alphabet_{a}/character{j:02d}" for a in (0, 1) for j in (1, 2, 3))
@@ -150,7 +152,9 @@ def test_omniglot_reads_the_torchvision_layout(tmp_path: Path) -> None:
 
 
 def test_omniglot_few_shot_task(tmp_path: Path) -> None:
-    pytest.importorskip("PIL")
+    pytest.importorskip(
+        "PIL", reason="needs Pillow (comes with matplotlib): pip install fastweights[plots]"
+    )
     _fake_omniglot(tmp_path, n_alphabets=3, n_characters=2, n_drawers=5)
     task = FewShot("omniglot", n_way=5, k_shot=2, n_queries=3, root=str(tmp_path), image_size=10)
     episode = task.episode(8, torch.Generator().manual_seed(0))
@@ -164,7 +168,9 @@ def test_omniglot_few_shot_task(tmp_path: Path) -> None:
 
 
 def test_omniglot_errors(tmp_path: Path) -> None:
-    pytest.importorskip("PIL")
+    pytest.importorskip(
+        "PIL", reason="needs Pillow (comes with matplotlib): pip install fastweights[plots]"
+    )
     with pytest.raises(FileNotFoundError, match="omniglot-py/images_background"):
         load_omniglot(tmp_path / "nowhere", "train")
     with pytest.raises(FileNotFoundError, match="torchvision's layout"):
