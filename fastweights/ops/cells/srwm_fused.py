@@ -26,10 +26,11 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 from fastweights.ops.rules.chunking import mul_into
 
 
-def _rate_rows(beta: Tensor, Y: int, D: int) -> Tensor:
-    """``β [BH, 4]`` -> the rate of every row of the stacked matrix, ``[BH, Y + 2D + 4]``."""
-    rows = [beta[:, i : i + 1].expand(-1, n) for i, n in enumerate((Y, D, D, 4))]
-    return torch.cat(rows, dim=1)  # (repeat_interleave would read its sizes from a tensor)
+def _rate_index(Y: int, D: int, device: torch.device) -> Tensor:
+    """Which of the four rates ``β [BH, 4]`` each row of the stacked matrix takes, ``[R]``:
+    ``β.index_select(1, index)`` is every row's rate, ``[BH, R]`` (one small op per token; a
+    ``repeat_interleave`` by a tensor of sizes would be a data-dependent shape to the compiler)."""
+    return torch.tensor([i for i, n in enumerate((Y, D, D, 4)) for _ in range(n)], device=device)
 
 
 def _read(W: Tensor, x: Tensor, Y: int, D: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -56,11 +57,12 @@ class _FusedSRWM(torch.autograd.Function):
         W = torch.cat([W_y, W_q, W_k, w_b.mT], dim=-2).reshape(B * H, R, D)
         ys = x.new_empty(T, B * H, Y)
         updates, keys = x.new_empty(T, B * H, R), x.new_empty(T, B * H, D)
+        rate_index = _rate_index(Y, D, x.device)
         for t in range(T):
             y, _, k, beta, u = _read(W, xs[t], Y, D)
             ys[t] = y
             d = torch.bmm(W, u.unsqueeze(-1)).squeeze(-1)  # v − v̄ for every row
-            mul_into(updates[t], d, _rate_rows(beta, Y, D))
+            mul_into(updates[t], d, beta.index_select(1, rate_index))
             keys[t] = k
             W.baddbmm_(updates[t].unsqueeze(-1), k.unsqueeze(1))  # W += e kᵀ
         ctx.save_for_backward(xs, W, updates, keys)
@@ -79,10 +81,11 @@ class _FusedSRWM(torch.autograd.Function):
         d_W = d_W.reshape(B * H, R, D).contiguous()
         W = W_final.clone()
         d_xs = torch.empty_like(xs)
+        rate_index = _rate_index(Y, D, xs.device)
         for t in reversed(range(T)):
             W.baddbmm_(updates[t].unsqueeze(-1), keys[t].unsqueeze(1), alpha=-1)  # W_{t-1}
             _, q, k, beta, u = _read(W, xs[t], Y, D)
-            rates = _rate_rows(beta, Y, D)
+            rates = beta.index_select(1, rate_index)
             d = torch.bmm(W, u.unsqueeze(-1)).squeeze(-1)
             e = rates * d
             d_e = torch.bmm(d_W, k.unsqueeze(-1)).squeeze(-1)  # W' = W + e kᵀ
