@@ -167,3 +167,25 @@ def test_a_compiled_training_step_trains_as_eager_and_saves_plain_names(tmp_path
         torch.testing.assert_close(compiled.state_dict()[name], p, rtol=1e-4, atol=1e-5)
     saved = torch.load(tmp_path / "compiled" / CHECKPOINT, weights_only=True)
     assert saved["model"].keys() == eager.state_dict().keys()  # no _orig_mod. prefix
+
+
+@pytest.mark.slow
+def test_a_compiled_run_resumes_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fastweights.train.loop as loop
+
+    compile_model = loop.compile_model  # aot_eager: the same graphs, no code generation (faster)
+    monkeypatch.setattr(loop, "compile_model", lambda m: compile_model(m, backend="aot_eager"))
+    task = AssociativeRetrieval(n_pairs=4)
+    model = ModelConfig(mixer="delta", d_model=16, n_heads=2, d_input=task.d_input,
+                        n_out=task.n_out)  # fmt: skip
+    config = TrainConfig(steps=6, batch_size=4, warmup_steps=1, eval_every=3, eval_batches=1,
+                         compile=True)  # fmt: skip
+    full = train(task, model, config, tmp_path / "full")
+    with pytest.raises(_Interrupt):  # stopped after its checkpoint at step 3
+        train(task, model, config, tmp_path / "part", log=_interrupt_after(3))
+    part = train(task, model, config, tmp_path / "part", resume=True)
+    assert [m["loss"] for m in _metrics(tmp_path / "part")] == [
+        m["loss"] for m in _metrics(tmp_path / "full")
+    ]
+    for name, p in full.state_dict().items():
+        assert torch.equal(part.state_dict()[name], p), name
