@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -256,7 +258,24 @@ def test_doc_markers_are_required(tmp_path: Path) -> None:
 # --- the smoke suite end to end ---------------------------------------------------------------
 
 
+HAS_PLOTS = importlib.util.find_spec("matplotlib") is not None
+
+
+def test_figures_without_matplotlib_fail_before_any_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    with pytest.raises(ImportError, match=r"fastweights\[plots\].*--no-figures"):
+        run_suite("smoke", SUITES["smoke"], seeds=None, out=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not HAS_PLOTS,
+    reason="the smoke suite draws figures and renders the glyph set (fewshot) with matplotlib: "
+    "pip install fastweights[plots]",
+)
 def test_smoke_suite_writes_every_record_and_the_markdown(tmp_path: Path) -> None:
     experiments = SUITES["smoke"]
     written = run_suite("smoke", experiments, seeds=None, out=tmp_path)

@@ -86,6 +86,8 @@ def run_suite(
     """Run ``experiments``; write each one's records (and figure); return the files written."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if figures:
+        _require_matplotlib()  # before the training, not after it
     threads = threads or 1
     before = torch.get_num_threads()
     torch.set_num_threads(threads)  # this process runs the units when jobs == 1
@@ -126,6 +128,16 @@ def redecide(suite: str, experiments: Sequence[Experiment], out: Path) -> None:
             records = read_records(path)
             rows = [record for record in records if record["kind"] == "row"]
             write_records(path, finish(experiment, records[0], rows))
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as error:
+        raise ImportError(
+            "the efficacy figures need matplotlib: pip install fastweights[plots] "
+            "(or run without figures: fwp bench efficacy --no-figures, run_suite(figures=False))"
+        ) from error
 
 
 def _write(
