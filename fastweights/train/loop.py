@@ -40,6 +40,7 @@ from fastweights.train.distributed import PARALLEL, join
 from fastweights.train.objective import score
 
 CHECKPOINT = "checkpoint.pt"
+_CHECKPOINT_KEYS = ("model", "optimizer", "generator", "step")  # what a run's checkpoint holds
 
 
 @dataclass(frozen=True)
@@ -115,11 +116,12 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint's contents: tensors and plain containers only, read with
     ``torch.load(weights_only=True)``, so a checkpoint someone else prepared cannot run code. A
-    file that holds anything else is refused, unread; a missing or corrupt one is a clear error."""
+    file that holds anything else is refused, unread; a missing, corrupt or truncated one, or one
+    without the model, optimizer, generator and step a run saves, is a clear one-line error."""
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, weights_only=True)
+        state = torch.load(path, weights_only=True)
     except pickle.UnpicklingError as error:
         # torch words it "GLOBAL x.y was not an allowed global" or, for os, subprocess and the
         # like, "unsupported GLOBAL x.y whose module x is blocked"
@@ -129,9 +131,30 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                 f"checkpoint {path} refused: it names {unsafe.group(1)}, not a tensor or plain "
                 "data, and loading it could run code"
             ) from None
-        raise ValueError(f"checkpoint {path} is corrupt or not a checkpoint") from None
+        raise _corrupt(path, error) from None
     except Exception as error:  # truncated zip, not a torch file, ...
-        raise ValueError(f"checkpoint {path} is corrupt or not a checkpoint: {error}") from None
+        raise _corrupt(path, error) from None
+    missing = [key for key in _CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise ValueError(f"checkpoint {path} is not a run's checkpoint: it lacks {missing}")
+    generator = state["generator"]
+    if not (isinstance(generator, torch.Tensor) and generator.dtype == torch.uint8):
+        raise ValueError(f"checkpoint {path}: 'generator' is not a generator state (uint8 tensor)")
+    if isinstance(state["step"], bool) or not isinstance(state["step"], int):
+        raise ValueError(f"checkpoint {path}: 'step' is not an int, got {state['step']!r}")
+    return state
+
+
+def _corrupt(path: Path, error: Exception) -> ValueError:
+    return ValueError(
+        f"checkpoint {path} is corrupt, truncated or not a checkpoint: {_first_sentence(error)}"
+    )
+
+
+def _first_sentence(error: Exception) -> str:
+    """The gist of a reader's error, on one line (torch's zip errors run on for sentences)."""
+    text = " ".join(str(error).split())
+    return text.split(". ")[0].rstrip(".") or type(error).__name__
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -174,8 +197,13 @@ def train(
     start = 0
     if resume:
         state = load_checkpoint(checkpoint)
-        processes.load(wrapped, optimizer, state)
-        generator.set_state(state["generator"])
+        try:
+            processes.load(wrapped, optimizer, state)
+            generator.set_state(state["generator"])
+        except (RuntimeError, ValueError, KeyError) as error:  # another model's checkpoint
+            raise ValueError(
+                f"checkpoint {checkpoint} does not fit this run: {_first_sentence(error)}"
+            ) from None
         start = state["step"]
         if processes.is_main:
             _truncate_metrics(run_dir / "metrics.jsonl", start)

@@ -1,7 +1,9 @@
 """A run directory read back: its task, trained model and train config (``load_run``).
 
 A run holds ``config.json`` (the task, model and train configs) and ``checkpoint.pt`` (the
-weights), as ``fastweights.train.loop.train`` writes them.
+weights), as ``fastweights.train.loop.train`` writes them. The checkpoint is read with
+``load_checkpoint`` (``weights_only=True``: one that could run code is refused unread); weights
+that do not fit the model ``config.json`` describes are a one-line ``ValueError``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from fastweights.models import FWPModel, ModelConfig
 from fastweights.tasks import TASKS, Task
-from fastweights.train.loop import CHECKPOINT, TrainConfig, load_checkpoint
+from fastweights.train.loop import CHECKPOINT, TrainConfig, _first_sentence, load_checkpoint
 
 
 def load_run(run: str | Path) -> tuple[Task, FWPModel, TrainConfig]:
@@ -32,5 +34,12 @@ def load_run(run: str | Path) -> tuple[Task, FWPModel, TrainConfig]:
     except (KeyError, StopIteration, TypeError, json.JSONDecodeError) as error:
         raise ValueError(f"{config_path} is not a valid run config: {error!r}") from None
     model = FWPModel(model_config)
-    model.load_state_dict(load_checkpoint(run / CHECKPOINT)["model"])
+    state = load_checkpoint(run / CHECKPOINT)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:  # weights of another model than config.json describes
+        raise ValueError(
+            f"checkpoint {run / CHECKPOINT} does not fit the model of {config_path}: "
+            f"{_first_sentence(error)}"
+        ) from None
     return task, model.eval(), train_config

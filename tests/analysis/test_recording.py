@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,6 +109,33 @@ def test_truncated_recording(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError):
         Recording.load(path)
+
+
+class _Payload:
+    """Unpickling this calls ``Path.touch(marker)``: what a crafted object array would run."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+def test_a_recording_with_a_pickled_object_array_is_refused_and_never_runs_it(tmp_path):
+    path, marker = tmp_path / "r.npz", tmp_path / "payload-ran"
+    _recording().save(path)
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    payload = np.empty(1, dtype=object)
+    payload[0] = _Payload(marker)
+    with path.open("wb") as f:
+        np.savez(f, **{**arrays, "inputs": payload})
+    with pytest.raises(ValueError, match=r"not a readable recording .* allow_pickle=False"):
+        Recording.load(path)
+    assert not marker.exists()
+    with np.load(path, allow_pickle=True) as data:
+        data["inputs"]  # the payload is live: a pickle-allowing load runs it
+    assert marker.exists()
 
 
 def test_npz_that_is_not_a_recording(tmp_path):
