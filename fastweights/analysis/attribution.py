@@ -34,7 +34,7 @@ from fastweights.analysis.measures import consecutive
 from fastweights.analysis.record import as_batch, kept_steps
 from fastweights.analysis.recording import LayerRecording
 from fastweights.models.model import FWPModel
-from fastweights.nn import FastWeightLayer
+from fastweights.nn import RuleLayer
 
 LINEAR_IN_V = ("sum", "delta", "gated_delta")
 
@@ -112,15 +112,16 @@ def weight_gradient(
             f"layer must be a block index in 0..{len(model.blocks) - 1}, got {layer!r}"
         )
     mixer = model.blocks[layer].mixer
-    if not isinstance(mixer, FastWeightLayer):
+    if not isinstance(mixer, RuleLayer):
         raise ValueError(f"weight_gradient needs a rule layer, block {layer} holds "
                          f"{type(mixer).__name__}")  # fmt: skip
     steps = kept_steps(x.shape[1], every).tolist()
     leaf: list[Tensor] = []
 
-    def scan(module: FastWeightLayer, args: tuple[Any, ...], out: Any) -> tuple[Tensor, Tensor]:
+    def scan(module: RuleLayer, args: tuple[Any, ...], out: Any) -> tuple[Tensor, Tensor]:
         seen = module.project(args[0])
         q, k, v, beta = (z.float() for z in seen[:4])
+        q = q * module.scale  # what the rule reads with: o_t = S_tᵀ (scale · q_t)
         gates = {name: g.float() for name, g in seen.gates.items()}
         S = q.new_zeros(1, q.shape[2], q.shape[3], v.shape[3])  # [1, H, K, V]
         leaf.append(S.new_zeros(len(steps), *S.shape[1:]).requires_grad_())
@@ -136,7 +137,7 @@ def weight_gradient(
                 o_t = (q[:, t].unsqueeze(-2) @ S).squeeze(-2)  # o_t = S_tᵀ q_t
             outputs.append(o_t)
         o = torch.stack(outputs, dim=1).to(args[0].dtype)  # [1, T, H, V]
-        return module.out(o.flatten(2)), S
+        return module.read_out(o.flatten(2), args[0]), S
 
     handle = mixer.register_forward_hook(scan)
     try:
@@ -204,5 +205,6 @@ def layer_attention(layer: LayerRecording) -> np.ndarray:
     if not consecutive(layer):
         raise ValueError("the equivalent attention needs every step: record with every=1")
     inputs = layer.inputs
-    return equivalent_attention(layer.meta["rule"], inputs["q"], inputs["k"], inputs["beta"],
+    q = inputs["q"] * layer.meta.get("scale", 1.0)  # the layer's query scale (RuleLayer.scale)
+    return equivalent_attention(layer.meta["rule"], q, inputs["k"], inputs["beta"],
                                 inputs.get("g"))  # fmt: skip

@@ -1,8 +1,8 @@
 """``record(model, inputs, ...) -> Recording``: the fast weights of a run, step by step.
 
 The model runs once, unchanged, with forward hooks on the submodules that see what each mixer's
-recurrence sees: a ``FastWeightLayer``'s ``RuleProjection`` (``q, k, v, β`` and gates, after
-feature maps and normalisation), a ``CellLayer``'s ``CellProjection`` (the cell's inputs), a
+recurrence sees: a ``RuleLayer``'s projection (``q, k, v, β`` and gates, after feature maps and
+normalisation), a ``CellLayer``'s ``CellProjection`` (the cell's inputs), a
 ``SoftmaxAttention``'s ``qkv`` map, an ``LSTMMixer``'s ``nn.LSTM``; and on each mixer's output
 map, which receives the per-head outputs. The hooks return nothing (so the outputs are exactly
 those of an unhooked run) and are removed afterwards, even on error. Then each kept layer is
@@ -33,7 +33,7 @@ from fastweights.analysis.replay import (
     replay_rule,
 )
 from fastweights.models.model import FWPModel
-from fastweights.nn import CellLayer, FastWeightLayer, LSTMMixer, SoftmaxAttention
+from fastweights.nn import CellLayer, LSTMMixer, RuleLayer, SoftmaxAttention
 
 
 def kept_steps(length: int, every: int) -> Tensor:
@@ -48,7 +48,7 @@ def kept_steps(length: int, every: int) -> Tensor:
 
 def mixer_kind(mixer: nn.Module) -> str:
     """``"rule"``, ``"cell"``, ``"attention"`` or ``"lstm"``: how a mixer is recorded."""
-    for cls, kind in ((FastWeightLayer, "rule"), (CellLayer, "cell"),
+    for cls, kind in ((RuleLayer, "rule"), (CellLayer, "cell"),
                       (SoftmaxAttention, "attention"), (LSTMMixer, "lstm")):  # fmt: skip
         if isinstance(mixer, cls):
             return kind

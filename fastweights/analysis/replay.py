@@ -7,7 +7,7 @@ keeps the state after each kept step. Each replay also returns the largest diffe
 its per-step outputs and the outputs the layer computed (captured at the layer's output map):
 near zero is the proof that the replay is the layer's computation.
 
-- rule: ``S_t`` with ``o_t = S_tᵀ q_t`` (scale 1, as ``FastWeightLayer`` calls its rule);
+- rule: ``S_t`` with ``o_t = S_tᵀ (scale · q_t)``, the layer's query scale (``RuleLayer.scale``);
 - cell: every state field after each step, and the cell's main matrix (``cell_matrices``);
 - softmax attention: ``A = softmax(q kᵀ / √D + causal mask)`` per head, ``o = A v``;
 - LSTM: ``i, f, g, o`` gates, ``c_t = f c_{t-1} + i g``, ``h_t = o tanh(c_t)`` (``nn.LSTM``).
@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from fastweights.analysis.cell_matrices import cell_matrix
-from fastweights.nn import CellLayer, FastWeightLayer, LSTMMixer, RuleInputs, SoftmaxAttention
+from fastweights.nn import CellLayer, LSTMMixer, RuleInputs, RuleLayer, SoftmaxAttention
 
 
 class Replay(NamedTuple):
@@ -45,7 +45,7 @@ def _error(replayed: Tensor, hooked: Tensor) -> float:
 
 
 def replay_rule(
-    mixer: FastWeightLayer, captured: RuleInputs, hooked: Tensor, steps: Tensor, heads: list[int]
+    mixer: RuleLayer, captured: RuleInputs, hooked: Tensor, steps: Tensor, heads: list[int]
 ) -> Replay:
     """``captured``: the projection's output ``[1, T, H, ·]``; ``hooked``: ``o`` ``[1, T, H·V]``."""
     pick = lambda x: x[:, :, heads].float()  # noqa: E731  [1, T, H', ...]
@@ -56,7 +56,7 @@ def replay_rule(
     keep = set(steps.tolist())
     weights, outputs = [], []
     for t in range(T):
-        o_t, S = mixer.rule.step(S, q[:, t], k[:, t], v[:, t], beta[:, t],
+        o_t, S = mixer.rule.step(S, q[:, t] * mixer.scale, k[:, t], v[:, t], beta[:, t],
                                  **{name: g[:, t] for name, g in gates.items()})  # fmt: skip
         outputs.append(o_t[0])
         if t in keep:
@@ -67,7 +67,7 @@ def replay_rule(
         n: g[0] for n, g in gates.items()
     }
     meta = {"rule": mixer.rule.name, "output": "rule output o [T', H', V]", "replay_error": error}
-    meta |= {"weights": "W_t = S_tᵀ after step t: [T', H', V, K]", "scale": 1.0}
+    meta |= {"weights": "W_t = S_tᵀ after step t: [T', H', V, K]", "scale": mixer.scale}
     return Replay(
         {name: x[steps] for name, x in inputs.items()}, torch.stack(weights), None, o[steps], {},
         meta,

@@ -13,12 +13,8 @@ from torch import nn
 
 from fastweights.nn.baselines import LSTMMixer, SoftmaxAttention
 from fastweights.nn.cell_layer import CellLayer, CellProjection
-from fastweights.nn.fast_weight_layer import (
-    FastWeightLayer,
-    FastWeightState,
-    RuleInputs,
-    RuleProjection,
-)
+from fastweights.nn.fast_weight_layer import FastWeightLayer, RuleProjection
+from fastweights.nn.rule_layer import FastWeightState, RuleInputs, RuleLayer
 from fastweights.nn.short_conv import ShortConvolution
 from fastweights.ops import CELLS, RULES
 
@@ -42,6 +38,7 @@ __all__ = [
     "FastWeightState",
     "LSTMMixer",
     "RuleInputs",
+    "RuleLayer",
     "RuleProjection",
     "ShortConvolution",
     "SoftmaxAttention",

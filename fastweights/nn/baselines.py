@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fastweights.nn.fast_weight_layer import _check_heads
+from fastweights.nn.rule_layer import check_heads
 
 
 class SoftmaxAttention(nn.Module):
@@ -21,7 +21,7 @@ class SoftmaxAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int) -> None:
         super().__init__()
-        _check_heads(d_model, n_heads)
+        check_heads(d_model, n_heads)
         self.n_heads, self.d_head = n_heads, d_model // n_heads
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.out = nn.Linear(d_model, d_model, bias=False)
@@ -47,7 +47,7 @@ class LSTMMixer(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int = 1) -> None:
         super().__init__()
-        _check_heads(d_model, n_heads)
+        check_heads(d_model, n_heads)
         self.lstm = nn.LSTM(d_model, d_model, batch_first=True)
 
     def forward(

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from fastweights.nn.rule_layer import check_heads
 from fastweights.ops import CELLS
 from fastweights.ops.cell import CellSpec, Tree
 
@@ -90,9 +91,7 @@ class CellLayer(nn.Module):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        from fastweights.nn.fast_weight_layer import _check_heads
-
-        _check_heads(d_model, n_heads)
+        check_heads(d_model, n_heads)
         if cell not in CELLS or CELLS[cell].layer is None:
             known = [name for name, registered in CELLS.items() if registered.layer is not None]
             raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(known)}")

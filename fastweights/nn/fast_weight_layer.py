@@ -1,4 +1,4 @@
-"""``FastWeightLayer``: a fast-weight mixer over any learning rule in ``fastweights.ops.RULES``.
+"""``FastWeightLayer``: the minimal fast-weight mixer over any rule in ``fastweights.ops.RULES``.
 
 A slow net (``RuleInputs``, its own submodule so a forward hook sees exactly what the rule sees)
 maps ``x [B, T, d_model]`` to the rule's inputs per head; the rule programs and reads the fast
@@ -15,8 +15,9 @@ one, else ``recurrent``); ``chunk_size`` (default 64) is passed to every form, w
 Presets of the papers: ``sum`` with φ = elu+1 and sum normalisation and β = 1 is the linear
 Transformer (Katharopoulos et al. 2020); ``delta`` with L2-normalised keys is DeltaNet
 (Schlag et al. 2021, arXiv:2102.11174, modern normalisation); ``dpfp`` features give the DPFP
-variants. ``forward(x, state=None) -> (y, state)`` with ``state [B, H, K, V]``: carrying it
-across calls equals one long call.
+variants. These are the minimal forms of those layers (no output norm or gate, query scale 1); the
+published layers as their papers and fla build them are ``DeltaNet``, ``GatedDeltaNet`` and
+``LinearTransformer``. ``forward(x, state=None) -> (y, state)`` as every ``RuleLayer``.
 
 ``short_conv = n > 0`` adds DeltaNet's short convolution (Yang et al. 2024, arXiv:2406.06484):
 a causal depthwise convolution of ``n`` taps and SiLU on the projected q, k and v, before the
@@ -27,37 +28,13 @@ layer's state is then ``FastWeightState(fast [B, H, K, V], conv [B, 3·H·D, n �
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fastweights.nn.rule_layer import RuleInputs, RuleLayer, check_heads, is_int
 from fastweights.nn.short_conv import ShortConvolution
-from fastweights.ops import RULES, apply_feature_map, feature_dim
-from fastweights.ops.checks import check_chunk_size
-
-
-class RuleInputs(NamedTuple):
-    """What the rule sees: ``q, k [B, T, H, K]``, ``v [B, T, H, V]``, ``beta [B, T, H]``, gates.
-
-    ``conv``: the short convolution's cache after this call, ``[B, 3·H·D, short_conv − 1]``
-    (None without a short convolution); the layer carries it in its state, the rule never reads it.
-    """
-
-    q: Tensor
-    k: Tensor
-    v: Tensor
-    beta: Tensor
-    gates: dict[str, Tensor]
-    conv: Tensor | None = None
-
-
-class FastWeightState(NamedTuple):
-    """A ``FastWeightLayer``'s state with a short convolution (without one: ``fast`` alone)."""
-
-    fast: Tensor  # the fast weights S [B, H, K, V]
-    conv: Tensor  # the short convolution's last inputs [B, 3·H·D, short_conv − 1]
+from fastweights.ops import apply_feature_map, feature_dim
 
 
 class RuleProjection(nn.Module):
@@ -106,7 +83,7 @@ class RuleProjection(nn.Module):
         return RuleInputs(self._features(q), self._features(k), v, beta, gates, cache)
 
 
-class FastWeightLayer(nn.Module):
+class FastWeightLayer(RuleLayer):
     """A mixer: slow net -> learning rule over ``n_heads`` fast weight matrices -> output map."""
 
     def __init__(
@@ -123,24 +100,16 @@ class FastWeightLayer(nn.Module):
         chunk_size: int = 64,
         short_conv: int = 0,
     ) -> None:
-        super().__init__()
-        if rule not in RULES:
-            raise ValueError(f"unknown rule {rule!r}; known rules: {', '.join(RULES)}")
-        _check_heads(d_model, n_heads)
-        if not _is_int(short_conv) or not (short_conv == 0 or short_conv >= 2):
+        check_heads(d_model, n_heads)
+        if not is_int(short_conv) or not (short_conv == 0 or short_conv >= 2):
             raise ValueError(
                 f"short_conv must be 0 (none) or a kernel size >= 2, got {short_conv!r}"
             )
+        # scale 1: the feature maps and normalisations set the size of q and k
+        super().__init__(rule, impl=impl, chunk_size=chunk_size, scale=1.0,
+                         carries_conv=bool(short_conv))  # fmt: skip
         self.short_conv = short_conv
-        self.rule = RULES[rule]
         defaults = self.rule.layer  # the rule's own layer defaults (ops.rule.RuleSpec)
-        self.impl = impl or ("chunk" if "chunk" in self.rule.forms else "recurrent")
-        available = [*self.rule.forms, *self.rule.kernels]  # kernels: e.g. "triton_chunk"
-        if self.impl not in available:
-            raise ValueError(
-                f"rule {rule!r} has no {self.impl!r} form; available: {', '.join(available)}"
-            )
-        self.chunk_size = check_chunk_size(chunk_size)
         d_head = d_model // n_heads
         feature_map = feature_map or defaults.feature_map
         options = feature_options or {}
@@ -152,48 +121,3 @@ class FastWeightLayer(nn.Module):
         )  # fmt: skip
         self.d_key = feature_dim(feature_map, d_head, **options)
         self.out = nn.Linear(n_heads * d_head, d_model, bias=False)
-
-    def forward(
-        self, x: Tensor, state: Tensor | FastWeightState | None = None
-    ) -> tuple[Tensor, Tensor | FastWeightState]:
-        """``x [B, T, d_model]`` -> ``(y [B, T, d_model], state)``: ``S [B, H, K, V]``, or
-        ``FastWeightState(S, conv cache)`` with a short convolution."""
-        fast, conv = self._unpack(state)
-        inputs = self.project(x, conv)
-        # scale 1: the feature maps and normalisations above set the size of q and k
-        o, fast = self.rule(
-            inputs.q, inputs.k, inputs.v, inputs.beta, impl=self.impl, scale=1.0,
-            initial_state=fast, chunk_size=self.chunk_size, **inputs.gates,
-        )  # fmt: skip
-        y = self.out(o.flatten(2))
-        return y, (FastWeightState(fast, inputs.conv) if self.short_conv else fast)
-
-    def _unpack(self, state: Any) -> tuple[Tensor | None, Tensor | None]:
-        """``state`` -> (fast weights, conv cache), checking it is this layer's kind of state."""
-        if state is None:
-            return None, None
-        if self.short_conv:
-            if not isinstance(state, FastWeightState):
-                raise TypeError(
-                    f"a layer with short_conv={self.short_conv} takes a FastWeightState(fast, "
-                    f"conv) as state, got {type(state).__name__}"
-                )
-            return state.fast, state.conv
-        if not isinstance(state, Tensor):
-            raise TypeError(
-                "a layer without short convolution takes the fast weights [B, H, K, V] as "
-                f"state, got {type(state).__name__}"
-            )
-        return state, None
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_heads(d_model: int, n_heads: int) -> None:
-    for name, value in (("d_model", d_model), ("n_heads", n_heads)):
-        if not _is_int(value) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if d_model % n_heads:
-        raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")

@@ -30,7 +30,7 @@ def _layer(rule: str = "delta", short_conv: int = 4, seed: int = 0) -> FastWeigh
 def test_known_answer_against_a_loop() -> None:
     conv, x = _conv(kernel_size=3), _x(2, 7, 6)
     y, cache = conv(x)
-    w = conv.conv.weight[:, 0]  # [C, 3]
+    w = conv.weight[:, 0]  # [C, 3]
     padded = F.pad(x, (0, 0, 2, 0))  # two zero steps before the start: [B, T + 2, C]
     expected = torch.stack([(padded[:, t : t + 3] * w.T).sum(1) for t in range(7)], dim=1)
     torch.testing.assert_close(y, F.silu(expected), **TOL)
@@ -66,7 +66,7 @@ def test_gradients_reach_the_kernel_the_input_and_the_cache() -> None:
     cache = _x(2, 6, 3, seed=2).requires_grad_()
     y, _ = conv(x, cache)
     y.square().sum().backward()
-    for tensor in (conv.conv.weight, x, cache):
+    for tensor in (conv.weight, x, cache):
         assert tensor.grad is not None and bool(tensor.grad.abs().sum() > 0)
 
 
@@ -142,7 +142,7 @@ def test_layer_is_causal_and_the_conv_gets_gradients() -> None:
     changed[:, 6:] = 0.0
     torch.testing.assert_close(layer(changed)[0][:, :6], y[:, :6], rtol=0, atol=0)
     y.square().sum().backward()
-    assert bool(layer.project.conv.conv.weight.grad.abs().sum() > 0)
+    assert bool(layer.project.conv.weight.grad.abs().sum() > 0)
 
 
 def test_the_hook_sees_what_the_rule_sees_with_short_conv() -> None:
