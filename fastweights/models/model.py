@@ -1,8 +1,24 @@
 """``FWPModel``: a stack of pre-norm residual blocks around any mixer in ``MIXERS``.
 
     h_0 = embed(x)                      (token ids [B, T], or vectors [B, T, d_input])
-    h   = h + mixer(norm(h))            (then, with mlp_ratio > 0, h = h + mlp(norm(h)))
+    h   = h + mixer(norm(h))            (then, with mlp_ratio > 0, h = h + mlp(mlp_norm(h)))
     logits = head(norm(h))              ([B, T, n_out]; pool="last" or "mean": [B, n_out])
+
+``block`` picks the norms, the MLP and the head (``BLOCKS``):
+
+- ``"classic"``: LayerNorm; ``mlp(x) = W_2 gelu(W_1 x + b_1) + b_2``, hidden ``mlp_ratio·d``;
+  a head with a bias; PyTorch's default init.
+- ``"llama"``, as Llama and fla's models (``DeltaNetForCausalLM``, arXiv:2406.06484): RMSNorm
+  ``x / sqrt(mean(x²) + norm_eps) ⊙ w``; SwiGLU (arXiv:2002.05202) ``mlp(x) = down(silu(gate(x))
+  ⊙ up(x))``, no biases, hidden ``int(d·mlp_ratio·2/3)`` rounded up to a multiple of 256 (fla's
+  ``GatedMLP``: three matrices, about the classic MLP's ``2·mlp_ratio·d²`` weights); a head
+  without bias; embedding, MLP and head weights ~ N(0, 0.02²) (fla's init; the mixer keeps its
+  own). Names map from fla's by prefix: ``model.embeddings`` -> ``embed``,
+  ``model.layers.i.attn_norm`` / ``.attn`` / ``.mlp_norm`` / ``.mlp.{gate,up,down}_proj`` ->
+  ``blocks.i.norm`` / ``.mixer`` / ``.mlp_norm`` / ``.mlp.{…}``, ``model.norm`` -> ``norm``,
+  ``lm_head`` -> ``head``.
+
+``mlp_hidden > 0`` sets the MLP's hidden size, for either block, instead of those rules.
 
 ``forward(x, states=None) -> (logits, states)``: one state per block, carried across calls, so
 a prompt's states continue token by token (``generate``): a fast-weight model keeps O(1) memory
@@ -21,6 +37,7 @@ the chunk length of a chunk form; None leaves the mixer's default. A mixer witho
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -31,6 +48,9 @@ from torch import Tensor, nn
 from fastweights.nn import MIXERS
 
 POOLS = ("none", "last", "mean")
+BLOCKS = ("classic", "llama")
+NORM_EPS = 1e-6  # fla's default RMSNorm eps; the classic block's LayerNorm keeps PyTorch's 1e-5
+INIT_STD = 0.02  # fla's initializer_range, for the llama block's embedding, MLP and head
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,9 @@ class ModelConfig:
     impl: str | None = None  # the form the mixers run (e.g. "chunk"); None: the mixer's default
     chunk_size: int | None = None  # tokens per chunk of a chunk form; None: the mixer's default
     mixer_options: dict[str, Any] = field(default_factory=dict)
+    block: str = "classic"  # "classic" (LayerNorm, GELU MLP) or "llama" (RMSNorm, SwiGLU MLP)
+    mlp_hidden: int = 0  # hidden size of the MLP; 0 means the block's rule from mlp_ratio
+    norm_eps: float = NORM_EPS  # the llama block's RMSNorm eps
 
     def __post_init__(self) -> None:
         if self.mixer not in MIXERS:
@@ -58,7 +81,7 @@ class ModelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("n_out", "vocab_size", "d_input", "mlp_ratio"):
+        for name in ("n_out", "vocab_size", "d_input", "mlp_ratio", "mlp_hidden"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -71,8 +94,26 @@ class ModelConfig:
             raise ValueError("n_out must be given for vector inputs (d_input > 0)")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
+        self._check_block()
         self._check_short_conv()
         self._check_form()
+
+    def _check_block(self) -> None:
+        if self.block not in BLOCKS:
+            raise ValueError(f"block must be one of {BLOCKS}, got {self.block!r}")
+        if self.mlp_hidden and not self.mlp_ratio:
+            raise ValueError(
+                f"mlp_hidden={self.mlp_hidden} sizes an MLP that mlp_ratio=0 turns off; give "
+                "mlp_ratio > 0 or mlp_hidden=0"
+            )
+        eps = self.norm_eps
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < math.inf:
+            raise ValueError(f"norm_eps must be a positive finite number, got {eps!r}")
+        if self.block == "classic" and eps != NORM_EPS:
+            raise ValueError(
+                f"norm_eps={eps!r} is the llama block's RMSNorm eps; the classic block's "
+                f"LayerNorm keeps eps 1e-5 (leave norm_eps at {NORM_EPS} or use block='llama')"
+            )
 
     def _check_short_conv(self) -> None:
         value = self.short_conv
@@ -118,6 +159,19 @@ class ModelConfig:
     def outputs(self) -> int:
         return self.n_out or self.vocab_size
 
+    @property
+    def mlp_size(self) -> int:
+        """The MLP's hidden size (0: no MLP): ``mlp_hidden`` if given, else ``mlp_ratio·d``
+        (classic) or fla's ``GatedMLP`` rule, ``int(d·mlp_ratio·2/3)`` rounded up to 256s."""
+        if not self.mlp_ratio:
+            return 0
+        if self.mlp_hidden:
+            return self.mlp_hidden
+        if self.block == "classic":
+            return self.mlp_ratio * self.d_model
+        hidden = int(self.d_model * self.mlp_ratio * 2 / 3)
+        return 256 * ((hidden + 255) // 256)  # rounded up to a multiple of 256
+
 
 def takes_short_conv(mixer: str) -> bool:
     """Whether ``MIXERS[mixer]`` takes a ``short_conv`` option (the ``FastWeightLayer`` ones)."""
@@ -136,19 +190,41 @@ def mixer_accepts(mixer: str) -> tuple[str, ...]:
     )
 
 
+class SwiGLU(nn.Module):
+    """``down(silu(gate(x)) * up(x))``, no biases (arXiv:2002.05202; fla's ``GatedMLP``)."""
+
+    def __init__(self, d_model: int, hidden: int) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(d_model, hidden, bias=False)
+        self.up_proj = nn.Linear(d_model, hidden, bias=False)
+        self.down_proj = nn.Linear(hidden, d_model, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(nn.functional.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+def make_norm(config: ModelConfig) -> nn.Module:
+    """The block's norm over ``d_model``: LayerNorm (classic) or RMSNorm with ``norm_eps``."""
+    if config.block == "llama":
+        return nn.RMSNorm(config.d_model, eps=config.norm_eps)
+    return nn.LayerNorm(config.d_model)
+
+
 class Block(nn.Module):
-    """``h + mixer(norm(h))``, then ``h + mlp(norm(h))`` when the MLP is on."""
+    """``h + mixer(norm(h))``, then ``h + mlp(mlp_norm(h))`` when the MLP is on."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        d = config.d_model
-        self.norm = nn.LayerNorm(d)
+        d, hidden = config.d_model, config.mlp_size
+        self.norm = make_norm(config)
         self.mixer = MIXERS[config.mixer](d, config.n_heads, **config.mixer_kwargs())
-        self.mlp = None
-        if config.mlp_ratio:
-            hidden = config.mlp_ratio * d
-            self.mlp_norm = nn.LayerNorm(d)
-            self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
+        self.mlp: nn.Module | None = None
+        if hidden:
+            self.mlp_norm = make_norm(config)
+            if config.block == "llama":
+                self.mlp = SwiGLU(d, hidden)
+            else:
+                self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
 
     def forward(self, h: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         y, state = self.mixer(self.norm(h), state)
@@ -170,8 +246,21 @@ class FWPModel(nn.Module):
         else:
             self.embed = nn.Linear(config.d_input, d)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
-        self.norm = nn.LayerNorm(d)
-        self.head = nn.Linear(d, config.outputs)
+        self.norm = make_norm(config)
+        self.head = nn.Linear(d, config.outputs, bias=config.block == "classic")
+        if config.block == "llama":
+            self._init_as_fla()
+
+    def _init_as_fla(self) -> None:
+        """fla's init of what the block owns: N(0, 0.02²) weights, zero biases (the input map
+        of vector inputs has one); the mixers keep the init their own classes give them."""
+        owned = [self.embed, self.head, *(block.mlp for block in self.blocks if block.mlp)]
+        for module in owned:
+            for name, parameter in module.named_parameters():
+                if name.endswith("bias"):
+                    nn.init.zeros_(parameter)
+                else:
+                    nn.init.normal_(parameter, mean=0.0, std=INIT_STD)
 
     def forward(self, x: Tensor, states: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
         """``x [B, T]`` ids or ``[B, T, d_input]`` -> ``(logits, states)``, one state per block."""
