@@ -3,12 +3,13 @@
 The model runs once, unchanged, with forward hooks on the submodules that see what each mixer's
 recurrence sees: a ``RuleLayer``'s projection (``q, k, v, β`` and gates, after feature maps and
 normalisation), a ``CellLayer``'s ``CellProjection`` (the cell's inputs), a
-``SoftmaxAttention``'s ``qkv`` map, an ``LSTMMixer``'s ``nn.LSTM``; and on each mixer's output
-map, which receives the per-head outputs. The hooks return nothing (so the outputs are exactly
-those of an unhooked run) and are removed afterwards, even on error. Then each kept layer is
-replayed with its own one-token ``step`` on the kept sample (``fastweights.analysis.replay``);
-``meta["replay_error"]`` of each layer is the largest difference between the replayed and the
-hooked outputs.
+``SoftmaxAttention``'s ``qkv`` map, a ``RotaryAttention``'s ``q_proj, k_proj, v_proj`` (their
+outputs concatenated, the layout of ``qkv``'s), an ``LSTMMixer``'s ``nn.LSTM``; and on each
+mixer's output map, which receives the per-head outputs. The hooks return nothing (so the outputs
+are exactly those of an unhooked run) and are removed afterwards, even on error. Then each kept
+layer is replayed with its own one-token ``step`` on the kept sample
+(``fastweights.analysis.replay``); ``meta["replay_error"]`` of each layer is the largest
+difference between the replayed and the hooked outputs.
 
 Memory is bounded by the subset: one sample (``sample``), the kept heads (``heads``), every
 n-th step (``every``, always including the last): a layer keeps ``T' · H' · V · K`` weights.
@@ -34,6 +35,7 @@ from fastweights.analysis.replay import (
 )
 from fastweights.models.model import FWPModel
 from fastweights.nn import CellLayer, LSTMMixer, RuleLayer, SoftmaxAttention
+from fastweights.nn.transformer import RotaryAttention
 
 
 def kept_steps(length: int, every: int) -> Tensor:
@@ -49,7 +51,8 @@ def kept_steps(length: int, every: int) -> Tensor:
 def mixer_kind(mixer: nn.Module) -> str:
     """``"rule"``, ``"cell"``, ``"attention"`` or ``"lstm"``: how a mixer is recorded."""
     for cls, kind in ((RuleLayer, "rule"), (CellLayer, "cell"),
-                      (SoftmaxAttention, "attention"), (LSTMMixer, "lstm")):  # fmt: skip
+                      (SoftmaxAttention, "attention"), (RotaryAttention, "attention"),
+                      (LSTMMixer, "lstm")):  # fmt: skip
         if isinstance(mixer, cls):
             return kind
     raise TypeError(f"cannot record a mixer of type {type(mixer).__name__}")
@@ -69,37 +72,51 @@ def _one(x: Any, sample: int) -> Any:
     raise TypeError(f"cannot record a mixer input of type {type(x).__name__}")
 
 
+def _hooked_maps(mixer: nn.Module, kind: str) -> tuple[list[nn.Module], nn.Module | None]:
+    """The submodules whose outputs are what the mixer's recurrence reads, and its output map."""
+    if isinstance(mixer, RotaryAttention):  # q, k, v from three maps, in that order
+        return [mixer.q_proj, mixer.k_proj, mixer.v_proj], mixer.o_proj
+    sees = {"rule": "project", "cell": "project", "attention": "qkv", "lstm": "lstm"}[kind]
+    return [getattr(mixer, sees)], None if kind == "lstm" else mixer.out
+
+
 class _Capture:
     """Hooks on one mixer: what its recurrence reads (``seen``) and its per-head output."""
 
     def __init__(self, mixer: nn.Module, kind: str, sample: int) -> None:
-        self.seen: list[Any] = []
+        maps, out_map = _hooked_maps(mixer, kind)
+        self.seen: list[list[Any]] = [[] for _ in maps]  # one list per hooked map
         self.out: list[Tensor] = []
-        sees = {"rule": "project", "cell": "project", "attention": "qkv", "lstm": "lstm"}[kind]
 
-        def on_input(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        def on_input(part: int, args: tuple[Any, ...], output: Any) -> None:
             # the LSTM's output is (y, (h, c)): y is what the mixer returns; its input is x
-            self.seen.append(_one(args[0] if kind == "lstm" else output, sample))
+            self.seen[part].append(_one(args[0] if kind == "lstm" else output, sample))
             if kind == "lstm":
                 self.out.append(_one(output[0], sample))
 
         def on_output(module: nn.Module, args: tuple[Any, ...]) -> None:
             self.out.append(_one(args[0], sample))  # the output map's input: [B, T, H·V]
 
-        self.handles = [getattr(mixer, sees).register_forward_hook(on_input)]
-        if kind != "lstm":
-            self.handles.append(mixer.out.register_forward_pre_hook(on_output))
+        self.handles = [
+            m.register_forward_hook(lambda _, args, output, i=i: on_input(i, args, output))
+            for i, m in enumerate(maps)
+        ]
+        if out_map is not None:
+            self.handles.append(out_map.register_forward_pre_hook(on_output))
 
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
 
     def single(self, layer: int) -> tuple[Any, Tensor]:
-        if len(self.seen) != 1 or len(self.out) != 1:
+        runs = {len(seen) for seen in self.seen} | {len(self.out)}
+        if runs != {1}:
             raise RuntimeError(
-                f"layer {layer}'s mixer ran {len(self.seen)} times in one forward; expected once"
+                f"layer {layer}'s mixer ran {max(runs)} times in one forward; expected once"
             )
-        return self.seen[0], self.out[0]
+        # several maps (q, k, v of a RotaryAttention): concatenated, [1, T, 3·d] like ``qkv``'s
+        seen = [s[0] for s in self.seen]
+        return seen[0] if len(seen) == 1 else torch.cat(seen, dim=-1), self.out[0]
 
 
 def _check_indices(name: str, given: Sequence[int] | None, count: int) -> list[int]:

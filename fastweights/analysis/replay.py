@@ -9,7 +9,9 @@ near zero is the proof that the replay is the layer's computation.
 
 - rule: ``S_t`` with ``o_t = S_tᵀ (scale · q_t)``, the layer's query scale (``RuleLayer.scale``);
 - cell: every state field after each step, and the cell's main matrix (``cell_matrices``);
-- softmax attention: ``A = softmax(q kᵀ / √D + causal mask)`` per head, ``o = A v``;
+- softmax attention: ``A = softmax(q kᵀ / √D + causal mask)`` per head, ``o = A v``; for a
+  ``RotaryAttention`` (RoPE) with ``q, k`` rotated at positions ``0 .. T − 1`` first
+  (``fastweights.nn.rotary.apply_rotary``), as the layer does from an empty cache;
 - LSTM: ``i, f, g, o`` gates, ``c_t = f c_{t-1} + i g``, ``h_t = o tanh(c_t)`` (``nn.LSTM``).
 
 On a GPU, cuDNN runs ``nn.LSTM`` in TF32 unless ``torch.backends.cudnn.allow_tf32 = False``: the
@@ -27,6 +29,8 @@ from torch import Tensor
 
 from fastweights.analysis.cell_matrices import cell_matrix
 from fastweights.nn import CellLayer, LSTMMixer, RuleInputs, RuleLayer, SoftmaxAttention
+from fastweights.nn.rotary import apply_rotary
+from fastweights.nn.transformer import RotaryAttention
 
 
 class Replay(NamedTuple):
@@ -122,11 +126,20 @@ def replay_cell(
 
 
 def replay_attention(
-    mixer: SoftmaxAttention, qkv: Tensor, hooked: Tensor, steps: Tensor, heads: list[int]
+    mixer: SoftmaxAttention | RotaryAttention,
+    qkv: Tensor,
+    hooked: Tensor,
+    steps: Tensor,
+    heads: list[int],
 ) -> Replay:
-    """``qkv``: the ``qkv`` linear map's output ``[1, T, 3·d]``; ``hooked``: ``o`` ``[1, T, d]``."""
+    """``qkv``: the ``qkv`` linear map's output (a ``RotaryAttention``'s ``q_proj, k_proj,
+    v_proj`` outputs, concatenated) ``[1, T, 3·d]``; ``hooked``: ``o`` ``[1, T, d]``."""
     T, H, D = qkv.shape[1], mixer.n_heads, mixer.d_head
     q, k, v = qkv[0].float().view(T, 3, H, D)[:, :, heads].unbind(1)  # [T, H', D]
+    rope = isinstance(mixer, RotaryAttention)
+    if rope:  # rotated at positions 0 .. T − 1, over [H', T, D]
+        q, k = (apply_rotary(x.transpose(0, 1), 0, mixer.rope_theta).transpose(0, 1)
+                for x in (q, k))  # fmt: skip
     scores = torch.einsum("thd,shd->hts", q, k) * D**-0.5
     causal = torch.ones(T, T, dtype=torch.bool, device=scores.device).tril()
     A = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)  # [H', T, T]
@@ -134,6 +147,11 @@ def replay_attention(
     error = _error(o, hooked[0].float().view(T, H, D)[:, heads])
     meta = {"output": "attention output o [T', H', D]", "replay_error": error,
             "attention": "softmax(q kᵀ/√D), causal: [H', T (query), T (key)]"}  # fmt: skip
+    if rope:
+        meta |= {
+            "rope_theta": mixer.rope_theta,
+            "inputs": "q, k rotated (RoPE) at positions 0 .. T − 1, as the scores read them",
+        }
     return Replay({"q": q[steps], "k": k[steps], "v": v[steps]}, None, A, o[steps], {}, meta)
 
 
