@@ -26,8 +26,8 @@ FLOORS = (
     "fastweights.ops",
     "fastweights.tasks",  # never imports nn or models
     "fastweights.nn",
-    "fastweights.interop",
     "fastweights.models",
+    "fastweights.interop",  # fla's layers (nn) and whole checkpoints (models) as ours
     "fastweights.train",
     "fastweights.analysis",
     "fastweights.bench",

@@ -3,7 +3,9 @@
 and write the self-contained HTML report (``fastweights.analysis.report``).
 
 The task and the model come from the run directory (``config.json`` + ``checkpoint.pt``, as
-``fwp eval``). The input is either
+``fwp eval``), or the model from an fla checkpoint directory (``fastweights.interop.fla``; the
+input is then ``--input``: text through its ``tokenizer.json``, else token ids). The input of a
+run is either
 
 - ``--sample N`` (default 0): the N-th sequence of the run's evaluation data, the fixed batches
   that ``fwp eval`` scores (batch ``N // batch_size`` of the generator seeded ``seed + 1``, from
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from fastweights.analysis.plots import PICTURES
     from fastweights.analysis.record import record
     from fastweights.analysis.report import write_report
-    from fastweights.train.run_dir import load_run
+    from fastweights.interop.fla import is_fla_checkpoint
 
     run_dir = Path(args.run)
     out = Path(args.out)
@@ -83,6 +85,35 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(pictures or ()) - set(PICTURES))
     if unknown:
         raise ValueError(f"unknown pictures {unknown}; known: {', '.join(PICTURES)}")
+    if is_fla_checkpoint(run_dir):
+        task, batch, model, x, tokens, info = _fla_input(run_dir, args)
+    else:
+        task, batch, model, x, tokens, info = _run_input(run_dir, args)
+    recording = record(
+        model,
+        x.unsqueeze(0),
+        layers=_indices(args.layers, "layers"),
+        heads=_indices(args.heads, "heads"),
+        every=args.every,
+        tokens=tokens,
+        task=task,
+    )
+    if task is not None:
+        info |= answers(task, batch, torch.from_numpy(recording.logits))
+    if args.recording:
+        recording.save(args.recording)
+    write_report(recording, out, run=info, pictures=pictures, gif=not args.no_gif)
+    print(
+        f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB): {len(recording.layers)} layers, "
+        f"{recording.length} steps"
+    )
+    return 0
+
+
+def _run_input(run_dir: Path, args: argparse.Namespace) -> tuple[Any, ...]:
+    """A run directory's task, model, input and report info."""
+    from fastweights.train.run_dir import load_run
+
     task, model, train_config = load_run(run_dir)
     info: dict[str, Any] = {
         "run": str(run_dir),
@@ -99,21 +130,23 @@ def run(args: argparse.Namespace) -> int:
         batch = evaluation_sample(task, train_config.batch_size, train_config.seed, index)
         x = batch.x
         info["source"] = f"sequence {index} of the run's evaluation data"
-    recording = record(
-        model,
-        x.unsqueeze(0),
-        layers=_indices(args.layers, "layers"),
-        heads=_indices(args.heads, "heads"),
-        every=args.every,
-        tokens=step_tokens(task, x),
-        task=task,
-    )
-    info |= answers(task, batch, torch.from_numpy(recording.logits))
-    if args.recording:
-        recording.save(args.recording)
-    write_report(recording, out, run=info, pictures=pictures, gif=not args.no_gif)
-    print(
-        f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB): {len(recording.layers)} layers, "
-        f"{recording.length} steps"
-    )
-    return 0
+    return task, batch, model, x, step_tokens(task, x), info
+
+
+def _fla_input(folder: Path, args: argparse.Namespace) -> tuple[Any, ...]:
+    """An fla checkpoint's model and the ``--input`` (text through its tokenizer, or ids)."""
+    from fastweights.interop.fla import load_fla_checkpoint, read_fla_config
+    from fastweights.interop.tokenizer import CheckpointText
+
+    if args.input is None:
+        raise ValueError(f"{folder} is an fla checkpoint without evaluation data: give --input")
+    model = load_fla_checkpoint(folder)
+    text = CheckpointText(folder, model.config.vocab_size)
+    x = text.encode(args.input)
+    kind = read_fla_config(folder)["model_type"]
+    info = {
+        "run": f"{folder} (fla {kind} checkpoint, {model.config.mixer} layers)",
+        "parameters": model.num_parameters(),
+        "source": f"--input {args.input!r}",
+    }
+    return None, None, model, x, text.labels(x), info

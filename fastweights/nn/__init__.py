@@ -13,15 +13,21 @@ from torch import nn
 
 from fastweights.nn.baselines import LSTMMixer, SoftmaxAttention
 from fastweights.nn.cell_layer import CellLayer, CellProjection
+from fastweights.nn.deltanet import DeltaNet, GatedDeltaNet
 from fastweights.nn.fast_weight_layer import FastWeightLayer, RuleProjection
+from fastweights.nn.linear_transformer import LinearTransformer
 from fastweights.nn.rule_layer import FastWeightState, RuleInputs, RuleLayer
 from fastweights.nn.short_conv import ShortConvolution
 from fastweights.ops import CELLS, RULES
 
 MIXERS: dict[str, Callable[..., nn.Module]] = {
-    # every registered rule, with its own layer defaults (``LearningRule.layer``)
+    # the published layers, as their papers and fla build them (docs/layers.md)
+    "deltanet": DeltaNet,
+    "gated_deltanet": GatedDeltaNet,
+    "linear_transformer": LinearTransformer,
+    # the minimal layers: every rule with its own layer defaults (``LearningRule.layer``)
     **{name: partial(FastWeightLayer, rule=name) for name in RULES},
-    # DeltaNet as Yang et al. 2024 (arXiv:2406.06484) build it: with a short convolution of 4
+    # the minimal delta layer with DeltaNet's short convolution of 4 (arXiv:2406.06484)
     "delta_conv": partial(FastWeightLayer, rule="delta", short_conv=4),
     "dpfp": partial(FastWeightLayer, rule="sum", feature_map="dpfp", feature_options={"nu": 1}),
     "softmax": SoftmaxAttention,
@@ -34,9 +40,12 @@ __all__ = [
     "MIXERS",
     "CellLayer",
     "CellProjection",
+    "DeltaNet",
     "FastWeightLayer",
     "FastWeightState",
+    "GatedDeltaNet",
     "LSTMMixer",
+    "LinearTransformer",
     "RuleInputs",
     "RuleLayer",
     "RuleProjection",

@@ -115,10 +115,14 @@ def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def check_positive_int(name: str, value: object) -> None:
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def check_heads(d_model: int, n_heads: int) -> None:
     """``d_model`` and ``n_heads`` are positive ints and ``n_heads`` divides ``d_model``."""
-    for name, value in (("d_model", d_model), ("n_heads", n_heads)):
-        if not is_int(value) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_positive_int("d_model", d_model)
+    check_positive_int("n_heads", n_heads)
     if d_model % n_heads:
         raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")

@@ -10,10 +10,12 @@ import torch
 
 from fastweights.analysis import record
 from fastweights.analysis.record import kept_steps
-from fastweights.nn import MIXERS, CellLayer, FastWeightLayer, FastWeightState
+from fastweights.nn import MIXERS, CellLayer, FastWeightState, RuleLayer
 
-KINDS = {"softmax": "attention", "lstm": "lstm", "sum": "rule", "delta": "rule",
-         "delta_conv": "rule", "gated_delta": "rule", "oja": "rule", "dpfp": "rule"}  # fmt: skip
+KINDS = {"softmax": "attention", "transformer": "attention", "lstm": "lstm", "sum": "rule",
+         "delta": "rule", "delta_conv": "rule", "gated_delta": "rule", "oja": "rule",
+         "dpfp": "rule", "deltanet": "rule", "gated_deltanet": "rule",
+         "linear_transformer": "rule"}  # fmt: skip
 
 
 def _hooks(model: torch.nn.Module) -> int:
@@ -49,21 +51,21 @@ def test_every_mixer(mixer, make_model, make_tokens):
         assert layer.output.shape[0] == len(steps)
         mixer_module = model.blocks[index].mixer
         state = states[index]
-        if isinstance(mixer_module, FastWeightLayer):
+        if isinstance(mixer_module, RuleLayer):
             # W after the last step is the final state the layer returned (W = Sᵀ); a layer
             # with a short convolution returns FastWeightState(fast, conv)
-            assert isinstance(state, FastWeightState) == bool(mixer_module.short_conv)
+            assert isinstance(state, FastWeightState) == mixer_module.carries_conv
             fast = state.fast if isinstance(state, FastWeightState) else state
             np.testing.assert_allclose(layer.weights[-1], fast[2, [1]].mT.numpy(), atol=1e-5)
-            assert layer.weights.shape == (4, 1, 4, mixer_module.d_key)
-            assert layer.inputs["q"].shape == (4, 1, mixer_module.d_key)
+            K, V = fast.shape[2:]
+            assert layer.weights.shape == (4, 1, V, K) and layer.inputs["q"].shape == (4, 1, K)
         elif isinstance(mixer_module, CellLayer):
             for name, value in _fields(state).items():
                 np.testing.assert_allclose(
                     layer.state[name][-1], value[2, [1]].detach().numpy(), atol=1e-5
                 )
             assert layer.weights.shape[:2] == (4, 1) and "rows" in layer.meta
-        elif mixer == "softmax":
+        elif mixer in ("softmax", "transformer"):  # the cache's keys (rotated by RoPE) recorded
             k_cache = state[0][2, [1]].transpose(0, 1)  # [T, 1, D]
             np.testing.assert_allclose(layer.inputs["k"], k_cache[steps].numpy(), atol=1e-6)
             A = layer.attention

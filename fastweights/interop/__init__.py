@@ -1,0 +1,1 @@
+"""Converters from other libraries' layers and checkpoints: ``fastweights.interop.fla``."""
