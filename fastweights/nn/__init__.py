@@ -18,6 +18,7 @@ from fastweights.nn.fast_weight_layer import FastWeightLayer, RuleProjection
 from fastweights.nn.linear_transformer import LinearTransformer
 from fastweights.nn.rule_layer import FastWeightState, RuleInputs, RuleLayer
 from fastweights.nn.short_conv import ShortConvolution
+from fastweights.nn.transformer import RotaryAttention
 from fastweights.ops import CELLS, RULES
 
 MIXERS: dict[str, Callable[..., nn.Module]] = {
@@ -31,6 +32,7 @@ MIXERS: dict[str, Callable[..., nn.Module]] = {
     "delta_conv": partial(FastWeightLayer, rule="delta", short_conv=4),
     "dpfp": partial(FastWeightLayer, rule="sum", feature_map="dpfp", feature_options={"nu": 1}),
     "softmax": SoftmaxAttention,
+    "transformer": RotaryAttention,
     "lstm": LSTMMixer,
     # every registered cell that says how it becomes a layer (``Cell.layer``)
     **{name: partial(CellLayer, cell=name) for name, c in CELLS.items() if c.layer is not None},
@@ -46,6 +48,7 @@ __all__ = [
     "GatedDeltaNet",
     "LSTMMixer",
     "LinearTransformer",
+    "RotaryAttention",
     "RuleInputs",
     "RuleLayer",
     "RuleProjection",
