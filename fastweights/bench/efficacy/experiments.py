@@ -25,12 +25,41 @@ SCHLAG = "Schlag, Irie, Schmidhuber 2021, arXiv:2102.11174"
 # The rule mixers' chunk size: these sequences are short (T <= 200), and chunks of 16 ran
 # 2-3x faster than the default 64 at T = 24-64 here (forward+backward, one thread); the
 # chunkwise form equals the recurrent one for any chunk size (tests/ops), so results do not move.
-RULE_MIXERS = ("sum", "delta", "delta_conv", "gated_delta", "oja", "dpfp")
+RULE_MIXERS = ("sum", "delta", "delta_conv", "gated_delta", "oja", "dpfp", "deltanet",
+               "gated_deltanet", "linear_transformer")  # fmt: skip
 CHUNK = {"chunk_size": 16}
+# The published layers run in the block their papers and fla build them in (pre-RMSNorm, SwiGLU
+# MLP, head without bias; ModelConfig.block), size-matched to the reference arm in that block
+# (protocol.block_config: fla's MLP rule without its rounding up to 256). The minimal arms stay
+# in the classic block, so their rows are the same runs as before this arm was added.
+PUBLISHED = ("transformer", "linear_transformer", "deltanet")
+LLAMA = {"block": "llama"}
+# a minimal arm that has a published counterpart in the same experiment is labelled so
+MINIMAL = {"softmax": "softmax (minimal)", "sum": "sum (minimal)", "delta": "delta (minimal)"}
+PUBLISHED_NOTE = (
+    "The `(minimal)` arms are the bare layers of the earlier runs, in the classic block "
+    "(LayerNorm, GELU MLP): `softmax` has no positional information; `sum` (elu+1, "
+    "sum-normalised, no attention denominator) and `delta` (L2-normalised q/k) have no short "
+    "convolution, query scale or output norm. The published layers are as their papers and fla "
+    "build them, in fla's llama block (RMSNorm, SwiGLU MLP of hidden int(8d/3), head without "
+    "bias, N(0, 0.02) init): `transformer` (softmax attention with RoPE), `linear_transformer` "
+    "(Katharopoulos et al. 2020: elu+1 with the attention denominator), `deltanet` (Yang et al. "
+    "2024: short convolutions, SiLU, L2-normalised q/k, K^-1/2 scale, output RMSNorm). Every arm "
+    "is size-matched to the first one, the published ones in their own block."
+)
 
 
-def _arms(*names: str) -> tuple[Arm, ...]:
-    return tuple(Arm(name, name, CHUNK if name in RULE_MIXERS else {}) for name in names)
+def _arms(*names: str, labels: dict[str, str] | None = None) -> tuple[Arm, ...]:
+    labels = labels or {}
+    return tuple(
+        Arm(
+            labels.get(name, name),
+            name,
+            CHUNK if name in RULE_MIXERS else {},
+            LLAMA if name in PUBLISHED else {},
+        )
+        for name in names
+    )
 
 
 def _dpfp(nu: int) -> Arm:
@@ -102,6 +131,7 @@ def mqar(
         for d in widths
     )
     small, large = settings[0].label, settings[-1].label
+    soft, lin, dn = MINIMAL["softmax"], MINIMAL["sum"], MINIMAL["delta"]
     return Experiment(
         name="mqar",
         title=f"MQAR (T={seq_len}, {pairs} pairs, vocab {vocab}) at two widths",
@@ -110,25 +140,57 @@ def mqar(
         "the sum rule (DeltaNet is perfect at T=512, 64 pairs)",
         task="mqar",
         settings=settings,
-        # delta_conv: DeltaNet with the short convolution it is published with (arXiv:2406.06484)
-        arms=_arms("softmax", "sum", "delta", "delta_conv", "gated_delta", "srwm", "rdn", "lstm"),
+        # delta_conv: the minimal delta layer with DeltaNet's short convolution (arXiv:2406.06484)
+        arms=_arms(
+            "softmax",
+            "sum",
+            "delta",
+            "delta_conv",
+            "gated_delta",
+            "srwm",
+            "rdn",
+            "lstm",
+            *PUBLISHED,
+            labels=MINIMAL,
+        ),
         # one head, as Zoology's small-width models; it also lets the sizes match finely
         model={"n_layers": 2, "n_heads": 1},
         metric="accuracy",
         success=Criterion("accuracy", ">=", 0.99),
         claims=(
-            Claim("softmax attention solves it (small width)", "solves", ("softmax",), small),
-            Claim("softmax attention solves it (large width)", "solves", ("softmax",), large),
-            Claim("the delta rule solves it (large width)", "solves", ("delta",), large),
+            Claim("softmax attention solves it (small width)", "solves", (soft,), small),
+            Claim("softmax attention solves it (large width)", "solves", (soft,), large),
+            Claim("the delta rule solves it (large width)", "solves", (dn,), large),
             Claim(
                 "DeltaNet with its short conv solves it (large width)",
                 "solves",
                 ("delta_conv",),
                 large,
             ),
-            Claim("delta recalls better than sum (small width)", "better", ("delta", "sum"), small),
-            Claim("delta recalls better than sum (large width)", "better", ("delta", "sum"), large),
+            Claim("delta recalls better than sum (small width)", "better", (dn, lin), small),
+            Claim("delta recalls better than sum (large width)", "better", (dn, lin), large),
+            # the same findings, stated of the published layers
+            Claim(
+                "the Transformer (RoPE) solves it (small width)", "solves", ("transformer",), small
+            ),
+            Claim(
+                "the Transformer (RoPE) solves it (large width)", "solves", ("transformer",), large
+            ),
+            Claim("published DeltaNet solves it (large width)", "solves", ("deltanet",), large),
+            Claim(
+                "published DeltaNet recalls better than the linear Transformer (small width)",
+                "better",
+                ("deltanet", "linear_transformer"),
+                small,
+            ),
+            Claim(
+                "published DeltaNet recalls better than the linear Transformer (large width)",
+                "better",
+                ("deltanet", "linear_transformer"),
+                large,
+            ),
         ),
+        note=PUBLISHED_NOTE,
         **budget,
     )
 
@@ -208,6 +270,7 @@ def fewshot(
 def charlm(seq_len: int, *, d_model: int, n_layers: int, budget: dict[str, Any]) -> Experiment:
     """Bits per character on the vendored text at equal size and steps."""
     label = f"T={seq_len}"
+    soft, lin, dn = MINIMAL["softmax"], MINIMAL["sum"], MINIMAL["delta"]
     return Experiment(
         name="charlm",
         title="Character-level LM on the vendored text (bits per character)",
@@ -216,21 +279,36 @@ def charlm(seq_len: int, *, d_model: int, n_layers: int, budget: dict[str, Any])
         "than DeltaNet",
         task="char_lm",
         settings=(Setting(label, {"corpus": "vendored", "seq_len": seq_len}),),
-        arms=_arms("softmax", "sum", "delta", "delta_lstm", "srwm"),
+        arms=_arms("softmax", "sum", "delta", "delta_lstm", "srwm", *PUBLISHED, labels=MINIMAL),
         model={"d_model": d_model, "n_layers": n_layers, "n_heads": 2},
         metric="bits_per_char",
         splits={"val": {"split": "valid"}, "test": {"split": "test"}},
         claims=(
-            Claim("DeltaNet beats the linear Transformer", "better", ("delta", "sum"), label),
+            Claim("DeltaNet beats the linear Transformer", "better", (dn, lin), label),
+            Claim("softmax attention beats the linear Transformer", "better", (soft, lin), label),
+            Claim("softmax attention beats DeltaNet", "better", (soft, dn), label),
+            Claim("the Delta LSTM beats DeltaNet", "better", ("delta_lstm", dn), label),
+            # the same findings, stated of the published layers
             Claim(
-                "softmax attention beats the linear Transformer",
+                "published DeltaNet beats the linear Transformer",
                 "better",
-                ("softmax", "sum"),
+                ("deltanet", "linear_transformer"),
                 label,
             ),
-            Claim("softmax attention beats DeltaNet", "better", ("softmax", "delta"), label),
-            Claim("the Delta LSTM beats DeltaNet", "better", ("delta_lstm", "delta"), label),
+            Claim(
+                "the Transformer (RoPE) beats the linear Transformer",
+                "better",
+                ("transformer", "linear_transformer"),
+                label,
+            ),
+            Claim(
+                "the Transformer (RoPE) beats published DeltaNet",
+                "better",
+                ("transformer", "deltanet"),
+                label,
+            ),
         ),
+        note=PUBLISHED_NOTE,
         **budget,
     )
 

@@ -2,7 +2,9 @@
 
 1. **Size.** The reference arm's ``ModelConfig`` (experiment + setting fields, the task's sizes);
    every other arm gets ``matched_config`` (its ``d_model`` chosen so its parameter count is as
-   close as it gets); the ratio to the reference is recorded and must be within ±10 %.
+   close as it gets); the ratio to the reference is recorded and must be within ±10 %. An arm
+   with its own block (``Arm.model``, e.g. a published layer in fla's llama block) is matched the
+   same way to the reference's count, in its own block (``block_config``).
 2. **Learning rate.** Training seed 0 is run once per learning rate of the experiment's grid (the
    same grid and steps for every arm); the lr with the best *validation* metric is kept (ties:
    lower validation loss, then the earlier lr of the grid).
@@ -33,6 +35,7 @@ from fastweights.bench.efficacy.evaluation import evaluate_split, split_task
 from fastweights.bench.efficacy.spec import METRICS, Arm, Experiment, Setting
 from fastweights.bench.efficacy.stats import summarize
 from fastweights.models import ModelConfig, count_parameters, matched_config
+from fastweights.models.model import mixer_accepts, takes_short_conv
 from fastweights.tasks import TASKS, Task
 from fastweights.train.loop import TrainConfig, train
 
@@ -66,12 +69,62 @@ def arm_config(reference: ModelConfig, arm: Arm) -> ModelConfig:
     """``arm``'s config, its size matched to ``reference`` (``matched_config``).
 
     An arm that has the reference's size at the reference's width (a feature map adds no
-    parameters) keeps that width, as ``matched_config`` would, without its search.
+    parameters) keeps that width, as ``matched_config`` would, without its search. An arm with
+    its own block fields (``Arm.model``) is matched in that block: see ``block_config``.
     """
+    if arm.model:
+        return _matched_to(count_parameters(reference), block_config(reference, arm), arm)
     same = dataclasses.replace(reference, mixer=arm.mixer, mixer_options=dict(arm.options))
     if count_parameters(same) == count_parameters(reference):
         return same
     return matched_config(reference, arm.mixer, **arm.options)
+
+
+def block_config(reference: ModelConfig, arm: Arm) -> ModelConfig:
+    """``reference`` with ``arm.model``'s block fields, before its width is matched.
+
+    An arm in the llama block that leaves ``mlp_hidden`` at 0 gets fla's ``GatedMLP`` hidden
+    size of the reference's width, ``int(d·mlp_ratio·2/3)``, without fla's rounding up to a
+    multiple of 256: that rounding is sized for d in the thousands, and at d = 8–64 it would make
+    the MLP 4–30× wider than the stream and leave no width at which the sizes match. Unrounded,
+    SwiGLU's three matrices hold about the classic MLP's ``2·mlp_ratio·d²`` weights.
+    """
+    fields = dict(arm.model)
+    llama = fields.get("block", reference.block) == "llama"
+    if llama and reference.mlp_ratio and not fields.get("mlp_hidden", reference.mlp_hidden):
+        fields["mlp_hidden"] = int(reference.d_model * reference.mlp_ratio * 2 / 3)
+    return dataclasses.replace(reference, **fields)
+
+
+def _matched_to(target: int, base: ModelConfig, arm: Arm) -> ModelConfig:
+    """``matched_config``'s search, but towards ``target`` (the reference's size in its own
+    block) rather than ``base``'s size: ``d_model`` in multiples of ``n_heads`` nearest to it,
+    passing over widths the mixer refuses (RoPE's odd head size)."""
+    accepts = mixer_accepts(arm.mixer)
+    form = {name: getattr(base, name) if name in accepts else None
+            for name in ("impl", "chunk_size")}  # fmt: skip
+    short_conv = base.short_conv if takes_short_conv(arm.mixer) else 0
+    best, best_gap, refusal = None, None, None
+    step = base.n_heads
+    for d_model in range(step, 8 * base.d_model + step, step):
+        try:
+            candidate = dataclasses.replace(
+                base, mixer=arm.mixer, mixer_options=dict(arm.options), d_model=d_model,
+                short_conv=short_conv, **form,
+            )  # fmt: skip
+            size = count_parameters(candidate)
+        except ValueError as error:
+            refusal = refusal or error
+            continue
+        gap = abs(size - target)
+        if best_gap is None or gap < best_gap:
+            best, best_gap = candidate, gap
+        elif size > target:
+            break  # sizes grow with d_model: past the target and getting worse
+    if best is None:
+        assert refusal is not None
+        raise refusal
+    return best
 
 
 def model_configs(

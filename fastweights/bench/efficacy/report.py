@@ -75,11 +75,18 @@ def _budget_line(run: Record) -> str:
     )
 
 
+def _arm_cell(row: Record) -> str:
+    """The arm's label, and its block where that is not the classic one (records made before
+    ``ModelConfig.block`` existed have none: classic)."""
+    block = row.get("model", {}).get("block", "classic")
+    return f"`{row['arm']}`" + ("" if block == "classic" else f" ({block} block)")
+
+
 def _row_line(row: Record, has_length: bool) -> str:
     summary = row["summary"]
     cells = [
         row["setting"],
-        f"`{row['arm']}`",
+        _arm_cell(row),
         f"{row['params']:,} ({row['params_ratio']:.2f}{'' if row['matched'] else ' ⚠'})",
         f"{row['chosen_lr']:g}",
         describe(summary["test"]),
@@ -98,7 +105,10 @@ def experiment_markdown(records: Sequence[Record], suite: str) -> list[str]:
     """The section of one experiment: what ran, its table, capacities, claims, figure."""
     run = _of(records, "run")[0]
     lines = [f"### `{run['experiment']}`: {run['definition']['title']}", ""]
-    lines += [f"{run['definition']['source']}. {_budget_line(run)}", "", _machine_line(run), ""]
+    lines += [f"{run['definition']['source']}. {_budget_line(run)}", ""]
+    if run["definition"].get("note"):
+        lines += [run["definition"]["note"], ""]
+    lines += [_machine_line(run), ""]
     rows = _of(records, "row")
     has_length = any("length" in row["summary"] for row in rows)
     metric = run["definition"]["metric"]

@@ -25,6 +25,8 @@ METRICS: dict[str, bool] = {
 }
 SPLITS = ("val", "test", "length")
 CLAIM_KINDS = ("solves", "fails", "better", "not_worse", "increasing")
+# the ModelConfig fields an arm may set for itself: its block, never the sizes being matched
+ARM_MODEL_FIELDS = ("block", "mlp_hidden", "norm_eps")
 # how a split's task derives from the training task: field overrides, or the task's test_split()
 TEST_SPLIT = "test_split"
 
@@ -36,11 +38,22 @@ def _check(condition: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class Arm:
-    """One mixer of ``fastweights.nn.MIXERS`` with options; ``label`` names it in tables."""
+    """One mixer of ``fastweights.nn.MIXERS`` with options; ``label`` names it in tables.
+
+    ``model``: ``ModelConfig`` fields of this arm's blocks on top of the experiment's (only
+    ``block``, ``mlp_hidden``, ``norm_eps``: e.g. a published layer in fla's ``block="llama"``);
+    its size is still matched to the reference arm (``protocol.arm_config``).
+    """
 
     label: str
     mixer: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    model: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.model) - set(ARM_MODEL_FIELDS))
+        _check(not unknown, f"arm {self.label!r}: model fields must be among "
+               f"{list(ARM_MODEL_FIELDS)}, got {unknown}")  # fmt: skip
 
 
 @dataclass(frozen=True)
