@@ -8,7 +8,8 @@
 #      with DISABLE_MMA_V3=1 (Triton's mma.sync path instead of Hopper's wgmma);
 #   2. the kernel tests at real shapes on CUDA (FASTWEIGHTS_KERNEL_SHAPES=real: K = V = 128,
 #      T = 1000, bf16 included) with FASTWEIGHTS_TRITON_AUTOTUNE=0 (one compilation per kernel),
-#      then the torch.library test (opcheck, torch.compile(fullgraph=True) with inductor);
+#      then our published layers against fla's layers (tests/interop/test_fla_gpu.py) and the
+#      torch.library test (opcheck, torch.compile(fullgraph=True) with inductor);
 #   3. only when the scan found nothing: the ops benchmark (benchmarks/ops.py), bf16, fwd and
 #      fwd+bwd: our Triton forms, fla 0.6.0's chunk_* (when installed) and causal SDPA, on fla's own
 #      default shape grid (fla benchmarks/ops/registry.py SHAPE_CONFIGS), then T in {1K, 4K, 16K}
@@ -82,6 +83,18 @@ sanitizers() {
     done
 }
 
+# fla 0.6.0 from the local wheels, where it is not installed yet (the tests and the benchmark)
+if ! "$PY" -c "import fla.ops" 2>/dev/null; then
+    if ls "$WHEELS"/fla_core-0.6.0-*.whl >/dev/null 2>&1; then
+        echo "== installing fla 0.6.0 from $WHEELS"
+        "$PY" -m pip install --no-index --no-deps "$WHEELS"/fla_core-*.whl \
+            "$WHEELS"/flash_linear_attention-*.whl $(ls "$WHEELS"/einops-*.whl 2>/dev/null) \
+            || echo "warning: fla not installed"
+    else
+        echo "note: no fla wheels in $WHEELS; fla forms are not measured"
+    fi
+fi
+
 SCAN_ARGS=(--B=4 --T=1024 --H=16 --D=128 --dtypes=bfloat16,float32 --rules=delta,gated_delta,sum)
 SCAN_OUT="$RESULTS/kernel-scan-$STAMP.jsonl"
 scan_clean=1
@@ -116,6 +129,8 @@ if [ "$RUN_TESTS" = 1 ]; then
     echo "== kernel tests at real shapes on CUDA (first launch config of each kernel)"
     FASTWEIGHTS_KERNEL_SHAPES=real FASTWEIGHTS_TRITON_AUTOTUNE=0 capped 120 \
         "$PY" -m pytest tests/ops/triton_kernels -q -x -m "not slow" -p no:cacheprovider || status=1
+    echo "== the published layers against fla's own layers on CUDA (needs fla installed)"
+    capped 90 "$PY" -m pytest tests/interop/test_fla_gpu.py -q -p no:cacheprovider || status=1
     echo "== torch.library: opcheck and torch.compile(fullgraph=True) with inductor"
     FASTWEIGHTS_TRITON_AUTOTUNE=0 capped 60 \
         "$PY" -m pytest tests/ops/triton_kernels/test_library.py -q -p no:cacheprovider || status=1
@@ -124,16 +139,6 @@ fi
 if [ "$RUN_BENCH" = 1 ] && [ "$scan_clean" = 0 ]; then
     echo "== ops benchmark skipped: the fault scan found failures (autotuning would launch them)"
 elif [ "$RUN_BENCH" = 1 ]; then
-    if ! "$PY" -c "import fla.ops" 2>/dev/null; then
-        if ls "$WHEELS"/fla_core-0.6.0-*.whl >/dev/null 2>&1; then
-            echo "== installing fla 0.6.0 from $WHEELS"
-            "$PY" -m pip install --no-index --no-deps "$WHEELS"/fla_core-*.whl \
-                "$WHEELS"/flash_linear_attention-*.whl $(ls "$WHEELS"/einops-*.whl 2>/dev/null) \
-                || echo "warning: fla not installed"
-        else
-            echo "note: no fla wheels in $WHEELS; fla forms are not measured"
-        fi
-    fi
     FORMS=triton_chunk  # the chunkwise kernels (delta, gated_delta; sum has none)
     RECURRENT=triton_recurrent
     if "$PY" -c "import fla.ops" 2>/dev/null; then

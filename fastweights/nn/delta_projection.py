@@ -93,6 +93,7 @@ class DeltaProjection(nn.Module):
         if decay:
             self.a_proj = nn.Linear(d_model, n_v_heads, bias=False)
             self.A_log, self.dt_bias = nn.Parameter(_a_log(n_v_heads)), nn.Parameter(_dt(n_v_heads))
+            self.A_log._no_weight_decay = self.dt_bias._no_weight_decay = True  # as fla marks them
         else:
             self.a_proj = None
         self.use_short_conv = use_short_conv

@@ -113,6 +113,17 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)  # atomic: a crash leaves the old checkpoint or the new one, never half
 
 
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW's groups: every parameter decays by ``weight_decay``, except those marked
+    ``_no_weight_decay`` (as fla marks Gated DeltaNet's ``A_log`` and ``dt_bias``: decay would
+    pull the decay rates themselves towards zero), which form a second group without decay."""
+    params = list(model.parameters())
+    kept = [p for p in params if getattr(p, "_no_weight_decay", False)]
+    decayed = [p for p in params if not getattr(p, "_no_weight_decay", False)]
+    groups = [{"params": decayed, "weight_decay": weight_decay}]
+    return groups + ([{"params": kept, "weight_decay": 0.0}] if kept else [])
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint's contents: tensors and plain containers only, read with
     ``torch.load(weights_only=True)``, so a checkpoint someone else prepared cannot run code. A
@@ -190,9 +201,7 @@ def train(
         model = FWPModel(model_config)
     model.to(device)
     wrapped = processes.wrap(model)
-    optimizer = torch.optim.AdamW(
-        wrapped.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
+    optimizer = torch.optim.AdamW(parameter_groups(wrapped, config.weight_decay), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     start = 0
     if resume:

@@ -140,3 +140,20 @@ def test_fla_s_own_save_pretrained_loads(tmp_path: Path, kind: str) -> None:
     saved = json.loads((tmp_path / "fla" / "config.json").read_text())
     expected = causal_lm(weights, ids, saved)
     torch.testing.assert_close(ours(ids)[0], expected, rtol=1e-9, atol=1e-9)
+
+
+def test_fwp_generate_and_inspect_take_an_fla_checkpoint(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("matplotlib", reason="the report's pictures need matplotlib")
+    from fastweights.cli import main
+
+    folder, _ = _checkpoint(tmp_path, "gated_deltanet")
+    assert main(["generate", str(folder), "--prompt", "1 2 3", "--tokens", "4"]) == 0
+    ids = capsys.readouterr().out.split()
+    assert ids[:3] == ["1", "2", "3"] and len(ids) == 7 and all(0 <= int(i) < 40 for i in ids)
+    out = tmp_path / "report.html"
+    assert main(["inspect", str(folder), "--input", "5 6 7 8", "--out", str(out)]) == 0
+    assert out.stat().st_size > 0 and "2 layers, 4 steps" in capsys.readouterr().out
+    assert main(["inspect", str(folder), "--out", str(out)]) == 2  # no evaluation data
+    assert "give --input" in capsys.readouterr().err
+    assert main(["generate", str(folder), "--prompt", "hello"]) == 2  # no tokenizer.json
+    assert "space-separated token ids" in capsys.readouterr().err

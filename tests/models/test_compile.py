@@ -19,7 +19,17 @@ from fastweights.ops import RULES
 
 pytestmark = pytest.mark.slow
 VOCAB, T = 16, 6  # T > 4: a whole and a partial chunk of the chunk forms (chunk_size 4)
-INDUCTOR = [*RULES, "dpfp", "delta_conv", "softmax", "lstm"]
+INDUCTOR = [
+    *RULES,
+    "dpfp",
+    "delta_conv",
+    "softmax",
+    "lstm",
+    "deltanet",
+    "gated_deltanet",
+    "linear_transformer",
+    "transformer",
+]
 
 
 def _forward_backward(model: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:

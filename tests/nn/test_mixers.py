@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from fastweights.nn import MIXERS, FastWeightLayer, RuleInputs
+from fastweights.nn import MIXERS, FastWeightLayer, RuleInputs, RuleLayer
 from fastweights.ops import RULES, RuleSpec
 
 TOL = {"rtol": 1e-10, "atol": 1e-10}
@@ -119,3 +119,17 @@ def test_linear_transformer_preset_uses_unit_rates_and_normalised_features() -> 
 def test_bad_constructor_arguments(kwargs, error, match) -> None:
     with pytest.raises(error, match=match):
         FastWeightLayer(**kwargs)
+
+
+@pytest.mark.parametrize("name", [n for n in MIXERS if isinstance(MIXERS[n](16, 4), RuleLayer)])
+def test_a_rule_layer_s_state_does_not_grow_with_the_context(name) -> None:
+    """O(1) memory per token: the fast weights (and a conv cache) are the same size after 5 and
+    after 40 tokens, for the minimal and the published rule layers alike."""
+    mixer = _mixer(name)
+
+    def sizes(T: int) -> list[tuple[int, ...]]:
+        _, state = mixer(_x(T=T))
+        parts = state if isinstance(state, tuple) else (state,)
+        return [tuple(part.shape) for part in parts]
+
+    assert sizes(5) == sizes(40)
