@@ -87,8 +87,48 @@ def test_suite_sizes_match_within_ten_percent(suite: str) -> None:
             assert [arm.label for arm, _ in configs] == experiment.arm_labels
             for arm, config in configs:
                 assert config.mixer == arm.mixer and config.mixer_options == dict(arm.options)
+                assert all(getattr(config, name) == value for name, value in arm.model.items())
                 ratio = count_parameters(config) / reference
                 assert abs(ratio - 1) <= protocol.SIZE_TOLERANCE, (setting.label, arm.label, ratio)
+
+
+@pytest.mark.parametrize("suite", ["smoke", "quick", "full"])
+def test_published_layers_are_arms_in_their_block_beside_the_minimal_ones(suite: str) -> None:
+    for experiment in (e for e in SUITES[suite] if e.name in ("mqar", "charlm")):
+        by_mixer = {arm.mixer: arm for arm in experiment.arms}
+        for published, minimal in (("transformer", "softmax"), ("linear_transformer", "sum"),
+                                   ("deltanet", "delta")):  # fmt: skip
+            assert by_mixer[published].model == {"block": "llama"}, experiment.name
+            assert by_mixer[minimal].model == {} and "(minimal)" in by_mixer[minimal].label
+        assert experiment.arms[0].mixer == "softmax" and experiment.note
+        setting = experiment.settings[-1]
+        task = protocol.build_task(experiment, setting)
+        reference = protocol.reference_config(experiment, setting, task)
+        for arm, config in protocol.model_configs(experiment, setting, task):
+            if arm.model:  # fla's GatedMLP hidden size of the reference width, unrounded
+                assert (config.block, config.mlp_hidden) == ("llama", reference.d_model * 8 // 3)
+            else:  # the minimal arms stay in the experiment's block, as in the earlier runs
+                assert (config.block, config.mlp_hidden) == ("classic", 0)
+
+
+def test_arm_model_fields_are_the_block_only() -> None:
+    assert Arm("x", "deltanet", model={"block": "llama", "mlp_hidden": 8}).model["mlp_hidden"] == 8
+    with pytest.raises(ValueError, match="model fields must be among"):
+        Arm("x", "deltanet", model={"d_model": 64})
+
+
+def test_block_arm_is_matched_to_the_reference_in_its_block() -> None:
+    experiment = next(e for e in SUITES["quick"] if e.name == "mqar")
+    setting = experiment.settings[0]
+    task = protocol.build_task(experiment, setting)
+    reference = protocol.reference_config(experiment, setting, task)
+    target = count_parameters(reference)
+    arm = Arm("t", "transformer", model={"block": "llama"})
+    config = protocol.arm_config(reference, arm)
+    gap = abs(count_parameters(config) - target)
+    for d_model in range(2, 4 * reference.d_model, 2):  # RoPE: even head sizes only
+        other = dataclasses.replace(config, d_model=d_model)
+        assert gap <= abs(count_parameters(other) - target), d_model
 
 
 def test_measuring_suites_have_seeds_and_an_lr_search() -> None:
@@ -303,6 +343,9 @@ def test_smoke_suite_writes_every_record_and_the_markdown(tmp_path: Path) -> Non
         missing == [] and "| experiment | finding (paper) | observed (ours) | verdict |" in markdown
     )
     assert "![capacity](smoke-capacity.png)" in markdown
+    assert "| `deltanet` (llama block) |" in markdown and "| `delta (minimal)` |" in markdown
+    mqar = next(e for e in experiments if e.name == "mqar")
+    assert mqar.note in markdown
 
 
 @pytest.mark.slow
