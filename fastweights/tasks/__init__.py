@@ -14,6 +14,7 @@ from fastweights.tasks.formal import FormalLanguage
 from fastweights.tasks.listops import ListOps
 from fastweights.tasks.mqar import MQAR
 from fastweights.tasks.retrieval import AssociativeRetrieval
+from fastweights.tasks.token_lm import TokenLM
 
 TASKS: dict[str, Callable[..., Task]] = {
     "associative_retrieval": AssociativeRetrieval,
@@ -25,6 +26,7 @@ TASKS: dict[str, Callable[..., Task]] = {
     "reverse": Reverse,
     "few_shot": FewShot,
     "char_lm": CharLM,
+    "token_lm": TokenLM,
 }
 
 __all__ = [
@@ -40,5 +42,6 @@ __all__ = [
     "ListOps",
     "Reverse",
     "Task",
+    "TokenLM",
     "check_sample_args",
 ]
