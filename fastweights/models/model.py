@@ -295,35 +295,28 @@ class FWPModel(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    @torch.no_grad()
     def generate(
         self,
-        prompt: Tensor,
+        prompt: Tensor | list[Tensor],
         max_new_tokens: int,
         *,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | int | None = None,
         temperature: float = 1.0,
-    ) -> Tensor:
-        """Continue token ids ``prompt [B, T]`` by ``max_new_tokens``, carrying the states.
+        top_k: int | None = None,
+        top_p: float | None = None,
+        eos_token_id: int | None = None,
+    ) -> Tensor | list[Tensor]:
+        """Continue ``prompt`` by up to ``max_new_tokens``: ``fastweights.models.generation``.
 
-        The prompt runs once; each new token then runs alone with the carried states.
-        ``temperature = 0`` is greedy; otherwise sample from ``softmax(logits / temperature)``.
+        A ``[B, T]`` tensor without ``eos_token_id`` gives ``[B, T + max_new_tokens]``; a list
+        of 1-D prompts (any lengths), or an ``eos_token_id``, the list of sequences (prompt +
+        new tokens, cut after EOS). ``temperature = 0`` is greedy.
         """
-        if not self.config.vocab_size or self.config.pool != "none":
-            raise ValueError("generate needs a language model (vocab_size > 0, pool='none')")
-        if max_new_tokens < 0 or temperature < 0:
-            raise ValueError(
-                f"max_new_tokens and temperature must be >= 0, got {max_new_tokens}, {temperature}"
-            )
-        logits, states = self(prompt)
-        tokens = [prompt]
-        for _ in range(max_new_tokens):
-            last = logits[:, -1]
-            if temperature == 0:
-                nxt = last.argmax(-1, keepdim=True)
-            else:
-                probs = torch.softmax(last / temperature, dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator)
-            tokens.append(nxt)
-            logits, states = self(nxt, states)
-        return torch.cat(tokens, dim=1)
+        from fastweights.models.generation import generate
+
+        sequences = generate(self, prompt, max_new_tokens, generator=generator,
+                             temperature=temperature, top_k=top_k, top_p=top_p,
+                             eos_token_id=eos_token_id)  # fmt: skip
+        if isinstance(prompt, Tensor) and eos_token_id is None:
+            return torch.stack(sequences)  # [B, T + max_new_tokens]
+        return sequences
