@@ -22,7 +22,9 @@
 
 ``forward(x, states=None) -> (logits, states)``: one state per block, carried across calls, so
 a prompt's states continue token by token (``generate``): a fast-weight model keeps O(1) memory
-per new token, whatever the context length.
+per new token, whatever the context length. ``forward(x [1, ΣT], cu_seqlens=...)`` (packed
+documents) and ``forward(x [B, T], attention_mask=...)`` (padded ones) run every document as if
+alone (``fastweights.models.packing``).
 
 ``short_conv`` (a kernel size, 0 for none) gives every block's mixer DeltaNet's short
 convolution (``fastweights.nn.ShortConvolution``), for the mixers that take the option (the
@@ -45,6 +47,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from fastweights.models.packing import forward_documents
 from fastweights.nn import MIXERS
 
 POOLS = ("none", "last", "mean")
@@ -262,9 +265,22 @@ class FWPModel(nn.Module):
                 else:
                     nn.init.normal_(parameter, mean=0.0, std=INIT_STD)
 
-    def forward(self, x: Tensor, states: list[Any] | None = None) -> tuple[Tensor, list[Any]]:
-        """``x [B, T]`` ids or ``[B, T, d_input]`` -> ``(logits, states)``, one state per block."""
+    def forward(
+        self,
+        x: Tensor,
+        states: list[Any] | None = None,
+        *,
+        cu_seqlens: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+    ) -> tuple[Tensor, list[Any]]:
+        """``x [B, T]`` ids or ``[B, T, d_input]`` -> ``(logits, states)``, one state per block.
+
+        ``cu_seqlens [N+1]`` (``x`` packed as ``[1, ΣT]``) or ``attention_mask [B, T]`` (1 =
+        token, 0 = pad): each document runs alone; states per document (``models.packing``).
+        """
         self._check_input(x)
+        if cu_seqlens is not None or attention_mask is not None:
+            return forward_documents(self, x, states, cu_seqlens, attention_mask)
         states = states if states is not None else [None] * len(self.blocks)
         if len(states) != len(self.blocks):
             raise ValueError(
