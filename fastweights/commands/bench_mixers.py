@@ -51,14 +51,15 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     for line in table.header(info | {"timestamp": utc_now()}, title="mixers"):
         print(line, flush=True)
-    print(f"\n{'mixer':<13}{'impl':<11}{'params':>9}{'ms':>10}{'tok/s':>9}", flush=True)
+    width = max(len("mixer"), *map(len, names)) + 2  # the published names run long
+    print(f"\n{'mixer':<{width}}{'impl':<11}{'params':>9}{'ms':>10}{'tok/s':>9}", flush=True)
     with out.open("a") as sink:
         for name in names:
             record = measure(name, args.B, args.T, args.d_model, args.heads, args.repeats,
                              args.warmup, args.impl)  # fmt: skip
             sink.write(json.dumps(record | {"machine": info, "timestamp": utc_now()}) + "\n")
             print(
-                f"{name:<13}{record['impl'] or '-':<11}{record['params']:>9}"
+                f"{name:<{width}}{record['impl'] or '-':<11}{record['params']:>9}"
                 f"{1e3 * record['time_s']:>10.1f}{table.si(record['tokens_per_s']):>9}",
                 flush=True,
             )
