@@ -6,21 +6,28 @@ reads what the run's evaluations read (the validation split of a language model,
 generated task); ``--test-split`` reads the task's ``test_split()``: longer strings (formal
 languages, copy/reverse) for length generalisation, held-out text or alphabets. For a text (a task
 with ``windows``) it also prints the exact bits per character of the whole split
-(``metrics.text_bits_per_char``).
+(``metrics.text_bits_per_char``), each stream's state carried from window to window and each
+window afresh.
+
+``--json`` prints one JSON object instead: ``run``, ``split`` (``"validation"``/``"test"``), the
+sampled batches' ``eval_*`` metrics and, for a text, ``bpc_carried``, ``bpc_afresh``,
+``bpc_characters`` and ``streams`` (``metrics.whole_split``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
 from fastweights.train.loop import evaluate, validation
-from fastweights.train.metrics import text_bits_per_char
+from fastweights.train.metrics import whole_split
 from fastweights.train.run_dir import load_run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", help="a run directory (made by fwp train or fwp demo)")
     parser.add_argument("--test-split", action="store_true", help="the task's longer test lengths")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,19 +40,26 @@ def run(args: argparse.Namespace) -> int:
         task = validation(task)  # what the run's own evaluations read
     result = evaluate(model, task, config)
     split = "test" if args.test_split else "validation"
+    streams = config.batch_size
+    if hasattr(task, "windows"):
+        device = next(model.parameters()).device
+        result |= whole_split(model, task, batch_size=streams, device=device)
+        result["streams"] = streams
+    if args.json:
+        print(json.dumps({"run": str(args.run), "split": split, **result}))
+        return 0
     print(f"{args.run} ({split}): eval loss {result['eval_loss']:.4f}  "
           f"eval accuracy {result['eval_accuracy']:.4f}  "
           f"sequence accuracy {result['eval_sequence_accuracy']:.4f}")  # fmt: skip
     if "eval_bits_per_char" in result:
         print(f"bits per char {result['eval_bits_per_char']:.4f} (sampled windows)")
-    if hasattr(task, "windows"):
-        device, streams = next(model.parameters()).device, config.batch_size
-        for carry, how in ((True, "carrying their state"), (False, "each window afresh")):
-            bits, count = text_bits_per_char(
-                model, task, batch_size=streams, carry_state=carry, device=device
-            )
-            print(f"bits per char {bits:.4f} (the whole {split} text, {count:,} characters, "
-                  f"{streams} streams {how})")  # fmt: skip
+    if "bpc_carried" in result:
+        for key, how in (
+            ("bpc_carried", "carrying their state"),
+            ("bpc_afresh", "each window afresh"),
+        ):
+            print(f"bits per char {result[key]:.4f} (the whole {split} text, "
+                  f"{result['bpc_characters']:,} characters, {streams} streams {how})")  # fmt: skip
     for length, accuracy in result.get("eval_accuracy_by_length", {}).items():
         print(f"length {length:>5}: accuracy {accuracy:.4f}")
     return 0

@@ -4,7 +4,9 @@
 environment and joins the process group (gloo on CPU, NCCL on GPU). Every rank draws the same
 global batch from the same generator and trains on its own slice of ``batch_size / N`` rows, so
 the data stream, and with it ``resume``, is the single-process one; gradients are averaged by DDP
-(or reduce-scattered by FSDP2). Rank 0 alone writes the run directory.
+(or reduce-scattered by FSDP2). Rank 0 alone writes the run directory. With ``carry_state`` each
+rank carries the states of its own rows (its own streams); a checkpoint gathers them in rank
+order (``gather``), so it holds the global batch's states, as one process would.
 
 - ``parallel="ddp"``: the model is replicated, ``DistributedDataParallel``;
 - ``parallel="fsdp"``: each block and then the whole model is ``fully_shard``-ed (FSDP2), for
@@ -41,16 +43,26 @@ class Processes:
     def distributed(self) -> bool:
         return self.world_size > 1
 
-    def shard(self, x: Tensor) -> Tensor:
-        """This rank's rows of a global batch ``[B, ...]`` (``B`` divisible by ``world_size``)."""
+    def shard(self, x: Tensor, dim: int = 0) -> Tensor:
+        """This rank's rows of a global batch ``[B, ...]`` (``B`` divisible by ``world_size``;
+        the rows along ``dim``)."""
         if not self.distributed:
             return x
-        if x.shape[0] % self.world_size:
+        if x.shape[dim] % self.world_size:
             raise ValueError(
-                f"train.batch_size ({x.shape[0]}) must be divisible by the number of "
+                f"train.batch_size ({x.shape[dim]}) must be divisible by the number of "
                 f"processes ({self.world_size})"
             )
-        return x.chunk(self.world_size)[self.rank]
+        return x.chunk(self.world_size, dim)[self.rank]
+
+    def gather(self, x: Tensor, dim: int = 0) -> Tensor:
+        """The inverse of ``shard``: every rank's rows along ``dim``, in rank order (every rank
+        gets them; the ranks' shapes must agree)."""
+        if not self.distributed:
+            return x
+        parts = [torch.empty_like(x) for _ in range(self.world_size)]
+        dist.all_gather(parts, x.contiguous())
+        return torch.cat(parts, dim)
 
     def mean(self, value: Tensor) -> Tensor:
         """The mean of a scalar over all ranks (every rank gets it)."""

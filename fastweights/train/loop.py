@@ -13,9 +13,26 @@ the run with a ``FloatingPointError`` naming the step; the last good checkpoint 
 ``torch.compile(fullgraph=True)`` (``fastweights.models.compile_model``); evaluation and the
 checkpoint use the uncompiled module, which shares its parameters.
 
-``device="auto"`` trains on the GPU when there is one, with bf16 autocast there (``bf16``; never
-on the CPU, where parameters, activations and losses stay float32). Under ``torchrun`` the same
-loop trains across processes (``fastweights.train.distributed``: DDP or FSDP2).
+``device="auto"`` trains on the GPU when there is one. ``bf16``: ``None`` (default) is bf16
+autocast on the GPU and float32 on the CPU; ``True`` is bf16 autocast on either (the CPU's
+autocast, worth it where the CPU has bf16 instructions, e.g. AVX512-bf16/AMX: docs/training.md);
+``False`` is float32 everywhere. Parameters, states and the loss stay float32; the rules own their
+precision. Under ``torchrun`` the same loop trains across processes
+(``fastweights.train.distributed``: DDP or FSDP2).
+
+``grad_accum = A`` splits each step's batch of ``batch_size`` rows into ``A`` micro-batches, each
+backpropagated on its own with its share of the loss (by scored positions), so a step equals one
+over the whole batch with a ``1/A`` of the activation memory.
+
+``carry_state`` trains by truncated backpropagation through time on a task with ``streams``
+(text: row ``b`` of each batch continues row ``b`` of the last): every block's state is carried
+from step to step, detached, each row (and under ``torchrun`` each rank's rows) its own stream;
+``reset_prob`` starts each stream's state afresh with that probability per step
+(``fastweights.train.carry``). The checkpoint holds the streams' positions and the states, so
+``resume`` stays exact.
+
+The last step's record adds, for a text (a task with ``windows``) and ``final_eval``, the whole
+validation split's bits per character carried and afresh (``metrics.whole_split``).
 """
 
 from __future__ import annotations
@@ -35,7 +52,7 @@ import torch
 
 from fastweights.models import FWPModel, ModelConfig, compile_model
 from fastweights.tasks import Batch, Task
-from fastweights.train import metrics
+from fastweights.train import carry, metrics
 from fastweights.train.distributed import PARALLEL, join
 from fastweights.train.objective import score
 
@@ -55,12 +72,16 @@ class TrainConfig:
     eval_batches: int = 4
     seed: int = 0
     device: str = "auto"  # "auto" (the GPU when there is one), "cpu", "cuda", "cuda:1", ...
-    bf16: bool = True  # bf16 autocast on the GPU (never on the CPU)
+    bf16: bool | None = None  # bf16 autocast: None on the GPU only, True on the CPU too, False off
     parallel: str = "ddp"  # under torchrun: "ddp" (replicas) or "fsdp" (FSDP2, sharded)
     compile: bool = False  # the training step's forward and backward through torch.compile
+    grad_accum: int = 1  # micro-batches per step (batch_size rows in all, divisible by it)
+    carry_state: bool = False  # truncated BPTT on the task's streams: states carried, detached
+    reset_prob: float = 0.0  # with carry_state: each stream starts afresh with this probability
+    final_eval: bool = True  # the last record gets the whole validation split (texts)
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "eval_every", "eval_batches"):
+        for name in ("steps", "batch_size", "eval_every", "eval_batches", "grad_accum"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"train.{name} must be an int >= 1, got {value!r}")
@@ -69,6 +90,23 @@ class TrainConfig:
         for name in ("lr", "grad_clip"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"train.{name} must be > 0, got {getattr(self, name)!r}")
+        if self.batch_size % self.grad_accum:
+            raise ValueError(
+                f"train.batch_size ({self.batch_size}) must be divisible by train.grad_accum "
+                f"({self.grad_accum}): every micro-batch has batch_size / grad_accum rows"
+            )
+        for name in ("compile", "carry_state", "final_eval"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"train.{name} must be a bool, got {getattr(self, name)!r}")
+        if self.bf16 is not None and not isinstance(self.bf16, bool):
+            raise ValueError(f"train.bf16 must be a bool or None, got {self.bf16!r}")
+        p = self.reset_prob
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
+            raise ValueError(f"train.reset_prob must be a number in [0, 1), got {p!r}")
+        if p and not self.carry_state:
+            raise ValueError(
+                f"train.reset_prob={p} resets carried states; it needs train.carry_state=true"
+            )
         if self.parallel not in PARALLEL:
             raise ValueError(f"train.parallel must be one of {PARALLEL}, got {self.parallel!r}")
         if self.device != "auto":
@@ -82,6 +120,10 @@ class TrainConfig:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
+
+    def autocast_enabled(self, device: torch.device) -> bool:
+        """Whether training on ``device`` runs under bf16 autocast (see ``bf16``)."""
+        return device.type == "cuda" if self.bf16 is None else self.bf16
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -203,12 +245,19 @@ def train(
     wrapped = processes.wrap(model)
     optimizer = torch.optim.AdamW(parameter_groups(wrapped, config.weight_decay), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
+    streams = _streams(task, model, config)
+    saved_states = None  # a resumed run's carried states, rebuilt at its first step
     start = 0
     if resume:
         state = load_checkpoint(checkpoint)
         try:
             processes.load(wrapped, optimizer, state)
             generator.set_state(state["generator"])
+            if streams is not None:
+                if "streams" not in state or "states" not in state:
+                    raise ValueError("it holds no streams and states to carry (carry_state)")
+                streams.load_state_dict(state["streams"])
+                saved_states = state["states"]
         except (RuntimeError, ValueError, KeyError) as error:  # another model's checkpoint
             raise ValueError(
                 f"checkpoint {checkpoint} does not fit this run: {_first_sentence(error)}"
@@ -233,27 +282,47 @@ def train(
         if log is not None:
             log(entry)
 
-    autocast = torch.autocast(
-        device.type, torch.bfloat16, enabled=device.type == "cuda" and config.bf16
-    )
+    autocast = torch.autocast(device.type, torch.bfloat16, enabled=config.autocast_enabled(device))
     # the compiled module shares the parameters; states are saved from the uncompiled one
     stepper = compile_model(wrapped) if config.compile else wrapped
+    parts = config.grad_accum
+    carried: list[Any] = [None] * parts  # per micro-batch: its rows' states, one per block
     wrapped.train()
     for step in range(start, config.steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
-        batch = task.sample(config.batch_size, generator)  # the global batch, alike on all ranks
+        # the global batch, alike on all ranks; each rank trains on its rows (its streams)
+        batch = streams.sample(generator) if streams else task.sample(config.batch_size, generator)
+        reset = None
+        if config.reset_prob:
+            reset = torch.rand(config.batch_size, generator=generator) < config.reset_prob
+            reset = processes.shard(reset).chunk(parts)
         batch = Batch(*(processes.shard(t).to(device) for t in batch))
-        with autocast:
-            result = score(task, batch, stepper(batch.x)[0].float())
-        loss = processes.mean(result.loss)
+        micro = [Batch(*ts) for ts in zip(*(t.chunk(parts) for t in batch), strict=True)]
+        if saved_states is not None:
+            carried = carry.from_checkpoint(model, saved_states, micro[0].x, parts, processes)
+            saved_states = None
+        scored = batch.mask.sum().clamp(min=1)
+        optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=device)
+        for i, part in enumerate(micro):
+            states = carried[i]
+            if reset is not None and states is not None:
+                states = carry.reset_rows(model, states, reset[i])
+            with autocast:
+                logits, states = stepper(part.x, states)
+                result = score(task, part, logits.float())
+            share = result.loss * (part.mask.sum() / scored)  # the whole batch's mean, summed
+            share.backward()
+            total = total + share.detach()
+            if streams is not None:
+                carried[i] = carry.detach(states)
+        loss = processes.mean(total)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"loss is {loss.item()} at step {step}; the last good checkpoint "
                 f"({checkpoint}) is kept"
             )
-        optimizer.zero_grad(set_to_none=True)
-        result.loss.backward()
         torch.nn.utils.clip_grad_norm_(wrapped.parameters(), config.grad_clip)
         optimizer.step()
         entry = {
@@ -264,11 +333,39 @@ def train(
             wrapped.eval()
             with autocast:
                 entry |= evaluate(wrapped, validation(task), config)
+                if step + 1 == config.steps and config.final_eval:
+                    entry |= _whole_split(model, validation(task), config, device)
             wrapped.train()
             state = processes.state_dicts(wrapped, optimizer)
+            if streams is not None:
+                state["streams"] = streams.state_dict()
+                state["states"] = carry.to_checkpoint(model, carried, processes)
             if processes.is_main:
                 _save(checkpoint, {**state, "generator": generator.get_state(), "step": step + 1})
             processes.barrier()  # a resumed rank never reads a checkpoint still being written
         record(entry)
     model.eval()
     return model
+
+
+def _streams(task: Task, model: torch.nn.Module, config: TrainConfig) -> Any:
+    """The task's stream sampler when the run carries states (``carry_state``), else None."""
+    if not config.carry_state:
+        return None
+    if not hasattr(task, "streams"):
+        raise ValueError(
+            f"train.carry_state needs a task with streams (a text); {type(task).__name__} has "
+            "none: its batches do not continue each other"
+        )
+    if config.reset_prob:
+        carry.check_resettable(model)
+    return task.streams(config.batch_size)
+
+
+def _whole_split(
+    model: FWPModel, task: Task, config: TrainConfig, device: torch.device
+) -> dict[str, Any]:
+    """A text's whole validation split, carried and afresh (``metrics.whole_split``); {} else."""
+    if not hasattr(task, "windows"):
+        return {}
+    return metrics.whole_split(model, task, batch_size=config.batch_size, device=device)

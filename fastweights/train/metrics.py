@@ -13,7 +13,8 @@
 
 ``text_bits_per_char`` is the exact number for a text: every prediction of the split once, in
 order (``task.windows``), each stream's state carried from window to window, as papers report
-a test set's bits per character (or each window afresh, to tell the two apart).
+a test set's bits per character (or each window afresh, to tell the two apart); ``whole_split``
+reports both (``bpc_carried``, ``bpc_afresh``), as ``fwp eval --json`` and a run's last record do.
 """
 
 from __future__ import annotations
@@ -106,3 +107,20 @@ def text_bits_per_char(
     if count == 0:
         raise ValueError(f"{type(task).__name__} has no characters to predict")
     return nats / count / math.log(2), count
+
+
+def whole_split(
+    model: Callable[[Tensor, Any], tuple[Tensor, Any]],
+    task: Any,
+    *,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
+    """``text_bits_per_char`` of the whole split both ways: ``bpc_carried`` (each stream's state
+    carried from window to window), ``bpc_afresh`` (every window from a fresh state), and
+    ``bpc_characters`` (the predictions scored, ``batch_size`` streams)."""
+    carried, count = text_bits_per_char(model, task, batch_size=batch_size, device=device)
+    afresh, _ = text_bits_per_char(
+        model, task, batch_size=batch_size, carry_state=False, device=device
+    )
+    return {"bpc_carried": carried, "bpc_afresh": afresh, "bpc_characters": count}

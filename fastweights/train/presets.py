@@ -16,6 +16,9 @@ from fastweights.train.overrides import apply_overrides
 _AR_EDITING = ("associative_retrieval", {"setting": "editing", "n_pairs": 8, "n_queries": 8})
 _SMALL = {"d_model": 64, "n_layers": 2, "n_heads": 4}
 _TRAIN = {"steps": 1000, "batch_size": 32, "lr": 3e-3, "warmup_steps": 50, "eval_every": 100}
+_CHARLM = ("char_lm", {"corpus": "vendored", "seq_len": 128})
+_CHARLM_MODEL = {"d_model": 128, "n_layers": 2, "n_heads": 4}
+_CHARLM_TRAIN = {**_TRAIN, "steps": 1000, "warmup_steps": 100, "carry_state": True}
 
 RUN_PRESETS: dict[str, dict[str, Any]] = {
     # Schlag et al. 2021's editing setting, sum rule (linear Transformer) vs delta rule
@@ -51,16 +54,40 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
         "train": _TRAIN,
     },
     "copy-delta": {"task": ("copy", {}), "model": {**_SMALL, "mixer": "delta"}, "train": _TRAIN},
-    # character-level LM on the vendored Shakespeare (docs/tasks-lm.md); delta rule vs sum rule
+    # character-level LM on the vendored Shakespeare (docs/tasks-lm.md), trained by truncated
+    # BPTT: every layer's state carried from window to window of 32 streams through the text
     "charlm-delta": {
-        "task": ("char_lm", {"corpus": "vendored", "seq_len": 128}),
-        "model": {"d_model": 128, "n_layers": 2, "n_heads": 4, "mixer": "delta"},
-        "train": {**_TRAIN, "steps": 1000, "warmup_steps": 100},
+        "task": _CHARLM,
+        "model": {**_CHARLM_MODEL, "mixer": "delta"},
+        "train": _CHARLM_TRAIN,
     },
     "charlm-sum": {
-        "task": ("char_lm", {"corpus": "vendored", "seq_len": 128}),
-        "model": {"d_model": 128, "n_layers": 2, "n_heads": 4, "mixer": "sum"},
-        "train": {**_TRAIN, "steps": 1000, "warmup_steps": 100},
+        "task": _CHARLM,
+        "model": {**_CHARLM_MODEL, "mixer": "sum"},
+        "train": _CHARLM_TRAIN,
+    },
+    # the published DeltaNet (short convolutions, SiLU, L2 norm, output RMSNorm) in fla's block
+    "charlm-deltanet": {
+        "task": _CHARLM,
+        "model": {**_CHARLM_MODEL, "mixer": "deltanet", "block": "llama"},
+        "train": _CHARLM_TRAIN,
+    },
+    # a recurrent FWP cell (Irie et al. 2021: the delta rule's fast net is an RNN)
+    "charlm-delta_rnn": {
+        "task": _CHARLM,
+        "model": {**_CHARLM_MODEL, "mixer": "delta_rnn"},
+        "train": _CHARLM_TRAIN,
+    },
+    # the RoPE Transformer arm: its carried state is a sliding key/value cache of one window
+    "charlm-transformer": {
+        "task": _CHARLM,
+        "model": {
+            **_CHARLM_MODEL,
+            "mixer": "transformer",
+            "block": "llama",
+            "mixer_options": {"window": 128},
+        },
+        "train": _CHARLM_TRAIN,
     },
     # 5-way 1-shot sync-label few-shot on the font-rendered glyphs (docs/tasks-fewshot.md):
     # SRWM vs DeltaNet as in Irie et al. 2022; 5 queries per episode for more signal per step

@@ -51,3 +51,20 @@ def test_a_language_model_is_scored_on_validation_then_on_test_text(
     assert main(["eval", str(run), "--test-split"]) == 0
     test = capsys.readouterr().out
     assert "(test)" in test and f"eval loss {last['eval_loss']:.4f}" not in test
+
+
+def test_eval_json_reports_the_whole_split_carried_and_afresh(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "lm"
+    fast = ["--task.seq_len=64", "--train.steps=2", "--train.eval_every=2", "--train.batch_size=64",
+            "--model.d_model=16", "--train.final_eval=false"]  # fmt: skip
+    assert main(["train", "charlm-delta", "--out", str(run), *fast]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--test-split", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["split"] == "test" and result["streams"] == 64
+    assert result["bpc_characters"] == CharLM(split="test").n_symbols - 1
+    assert {"bpc_carried", "bpc_afresh", "eval_loss", "eval_bits_per_char"} <= result.keys()
+    assert main(["eval", str(run), "--json"]) == 0  # a run's own split: validation
+    assert json.loads(capsys.readouterr().out)["split"] == "validation"
