@@ -4,6 +4,8 @@
   every kept step (hooks plus a replay of each layer's ``step``); ``Recording.save``/``load``.
 - ``fastweights.analysis.measures``: norms, ranks, write strength, delta-rule corrections,
   retrieval errors of the recorded fast weights.
+- ``fastweights.analysis.introspection``: for the self-referential nets (1993 net, SRWM), the
+  integral over time of each weight minus the net's latest reading of it.
 - ``fastweights.analysis.traffic``: the traffic through every fast connection at every step.
 - ``fastweights.analysis.graph``: the fast net as a graph and its rewiring (``graph`` extra).
 - ``fastweights.analysis.attribution``: gradients to inputs and to fast weights; the equivalent
@@ -29,6 +31,8 @@ _LAZY = {
     "PICTURES": "fastweights.analysis.plots",
     "pictures_for": "fastweights.analysis.plots",
     "draw": "fastweights.analysis.plots",
+    "srnet_introspection": "fastweights.analysis.introspection",
+    "srwm_introspection": "fastweights.analysis.introspection",
 }
 
 
