@@ -46,17 +46,25 @@ bench: $(STAMP)
 docs-images: $(STAMP)
 	$(BIN)/python scripts/make_inspect_docs.py
 
+# The Triton kernel tests run in a process of their own: in one process after the rest of the
+# suite, Triton's interpreter (TRITON_INTERPRET=1, set by their conftest) fails with "Cannot call
+# @triton.jit'd outside of the scope of a kernel" (seen 2026-12-07, cause not yet found).
+KERNEL_TESTS := tests/ops/triton_kernels
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --ignore=$(KERNEL_TESTS)
+	$(BIN)/python -m pytest -q $(KERNEL_TESTS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" --ignore=$(KERNEL_TESTS)
+	$(BIN)/python -m pytest -q -m "not slow" $(KERNEL_TESTS)
 
 # A lean install (only the dev extra) in its own venv: every test of an absent extra must skip
 # with its reason. The slow tests run on the full install (make test).
 test-lean:
 	$(MAKE) install VENV=$(LEAN_VENV) EXTRAS=dev
-	$(LEAN_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
+	$(LEAN_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider --ignore=$(KERNEL_TESTS)
+	$(LEAN_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider $(KERNEL_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
