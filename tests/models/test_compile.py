@@ -40,7 +40,9 @@ def _forward_backward(model: torch.nn.Module, x: torch.Tensor) -> list[torch.Ten
     return [logits.detach(), *(p.grad for p in model.parameters())]
 
 
-def _check(name: str, backend: str) -> None:
+def _gap(name: str, backend: str) -> float:
+    """The largest gap between compiled and eager (logits and every gradient), in units of its
+    float32 budget: <= 1 means equal within the budget."""
     torch._dynamo.reset()
     torch.manual_seed(0)
     chunks = {"chunk_size": 4} if "chunk_size" in mixer_accepts(name) else {}
@@ -52,17 +54,18 @@ def _check(name: str, backend: str) -> None:
     eager = _forward_backward(model, x)
     compiled = _forward_backward(compile_model(model, backend=backend), x)
     eps = torch.finfo(torch.float32).eps
-    for want, got in zip(eager, compiled, strict=True):
-        # float32 reassociation: a few hundred roundings of the largest magnitude involved
-        budget = 256 * eps * want.abs().max().clamp_min(eps)
-        assert (got - want).abs().max() <= budget, (name, backend)
+    # float32 reassociation: a few hundred roundings of the largest magnitude involved
+    return max(
+        float((got - want).abs().max() / (256 * eps * want.abs().max().clamp_min(eps)))
+        for want, got in zip(eager, compiled, strict=True)
+    )
 
 
 @pytest.mark.parametrize("name", list(MIXERS))
 def test_every_mixer_traces_as_one_graph(name: str) -> None:
-    _check(name, "aot_eager")
+    assert _gap(name, "aot_eager") <= 1.0
 
 
 @pytest.mark.parametrize("name", INDUCTOR)
 def test_inductor_compiles_the_rule_mixers_and_baselines(name: str) -> None:
-    _check(name, "inductor")
+    assert _gap(name, "inductor") <= 1.0
