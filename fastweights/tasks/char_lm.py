@@ -20,7 +20,6 @@ row's state from step to step (``fastweights.train.carry``).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +31,7 @@ from torch import Tensor
 from fastweights.tasks.base import Batch, check_sample_args
 from fastweights.tasks.char_vocab import CharVocab
 from fastweights.tasks.text import SPLITS, check_corpus, check_files, load_split, load_vocab
+from fastweights.tasks.text_windows import ordered_windows, random_windows
 
 
 @dataclass(frozen=True)
@@ -130,18 +130,8 @@ class CharLM:
     # --- batches --------------------------------------------------------------------------
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
-        check_sample_args(batch_size, generator)
-        data, L = self.data, self.seq_len
-        n = data.shape[0]
-        if n < L + 1:
-            raise ValueError(
-                f"the {self.split} split of {self.corpus!r} has {n} symbols; a window of "
-                f"seq_len={L} needs at least {L + 1}"
-            )
-        start = torch.randint(0, n - L, (batch_size,), generator=generator)  # [B]
-        w = data[start[:, None] + torch.arange(L + 1)].long()  # [B, L + 1]
-        x, y = w[:, :-1], w[:, 1:]
-        return Batch(x, y, torch.ones(batch_size, L, dtype=torch.bool))
+        return random_windows(self.data, self.seq_len, batch_size, generator, self._name(),
+                              "symbols")  # fmt: skip
 
     def windows(self, batch_size: int) -> Iterator[Batch]:
         """Every next-symbol prediction of the split exactly once, in order, for exact evaluation.
@@ -152,23 +142,10 @@ class CharLM:
         gaps, and a model may carry its state from batch to batch (or start afresh each batch).
         Positions past a stream's end are padding: ``mask`` False, ``x = y = 0``.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        data, L = self.data, self.seq_len
-        n = data.shape[0]
-        if n < 2:
-            raise ValueError(f"the {self.split} split of {self.corpus!r} has {n} symbols (< 2)")
-        m = math.ceil((n - 1) / batch_size)  # predictions per stream
-        rows = math.ceil((n - 1) / m)  # streams that hold any
-        t = torch.arange(L)
-        for i in range(math.ceil(m / L)):
-            offset = i * L + t  # [L] position within a stream
-            pos = torch.arange(rows)[:, None] * m + offset  # [R, L] position in the split
-            mask = (offset < m) & (pos < n - 1)  # [R, L]
-            pos = torch.where(mask, pos, 0)
-            x = torch.where(mask, data[pos].long(), 0)
-            y = torch.where(mask, data[pos + 1].long(), 0)
-            yield Batch(x, y, mask)
+        return ordered_windows(self.data, self.seq_len, batch_size, self._name(), "symbols")
+
+    def _name(self) -> str:
+        return f"the {self.split} split of {self.corpus!r}"
 
     def streams(self, batch_size: int) -> TextStreams:
         """A sampler of ``batch_size`` streams through this split (``TextStreams``)."""

@@ -19,25 +19,28 @@ from fastweights.tasks.base import Batch, check_sample_args
 
 
 def random_windows(
-    data: Tensor, L: int, batch_size: int, generator: torch.Generator, name: str
-) -> Batch:
-    """``B`` random windows of ``data [n]`` (``name`` says what it is in errors)."""
+    data: Tensor, L: int, batch_size: int, generator: torch.Generator, name: str,
+    unit: str = "tokens",
+) -> Batch:  # fmt: skip
+    """``B`` random windows of ``data [n]`` (``name`` and ``unit`` say what it is in errors)."""
     check_sample_args(batch_size, generator)
     n = data.shape[0]
     if n < L + 1:
-        raise ValueError(f"{name} has {n} tokens; a window of seq_len={L} needs at least {L + 1}")
+        raise ValueError(f"{name} has {n} {unit}; a window of seq_len={L} needs at least {L + 1}")
     start = torch.randint(0, n - L, (batch_size,), generator=generator)  # [B]
     w = data[start[:, None] + torch.arange(L + 1)].long()  # [B, L + 1]
     return Batch(w[:, :-1], w[:, 1:], torch.ones(batch_size, L, dtype=torch.bool))
 
 
-def ordered_windows(data: Tensor, L: int, batch_size: int, name: str) -> Iterator[Batch]:
+def ordered_windows(
+    data: Tensor, L: int, batch_size: int, name: str, unit: str = "tokens"
+) -> Iterator[Batch]:
     """Every prediction of ``data [n]`` once, in order, in at most ``batch_size`` streams."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     n = data.shape[0]
     if n < 2:
-        raise ValueError(f"{name} has {n} tokens (< 2)")
+        raise ValueError(f"{name} has {n} {unit} (< 2)")
     m = math.ceil((n - 1) / batch_size)  # predictions per stream
     rows = math.ceil((n - 1) / m)  # streams that hold any
     t = torch.arange(L)
