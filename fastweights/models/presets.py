@@ -52,12 +52,15 @@ def count_parameters(config: ModelConfig) -> int:
     return FWPModel(config).num_parameters()
 
 
-def matched_config(config: ModelConfig, mixer: str, **mixer_options: Any) -> ModelConfig:
-    """``config`` with ``mixer``, its ``d_model`` chosen so the size matches ``config``'s.
+def matched_config(
+    config: ModelConfig, mixer: str, *, target: int | None = None, **mixer_options: Any
+) -> ModelConfig:
+    """``config`` with ``mixer``, its ``d_model`` chosen so the size matches ``config``'s (or
+    ``target`` parameters, where given).
 
     A width the mixer refuses (RoPE's odd head size) is passed over; a mixer that refuses every
     width (a form it lacks) raises its first error."""
-    target = count_parameters(config)
+    target = count_parameters(config) if target is None else target
     step = config.n_heads
     best, best_gap, refusal = None, None, None
     short_conv = config.short_conv if takes_short_conv(mixer) else 0

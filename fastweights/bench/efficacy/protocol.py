@@ -35,7 +35,6 @@ from fastweights.bench.efficacy.evaluation import evaluate_split, split_task
 from fastweights.bench.efficacy.spec import METRICS, Arm, Experiment, Setting
 from fastweights.bench.efficacy.stats import summarize
 from fastweights.models import ModelConfig, count_parameters, matched_config
-from fastweights.models.model import mixer_accepts, takes_short_conv
 from fastweights.tasks import TASKS, Task
 from fastweights.train.loop import TrainConfig, train
 
@@ -97,34 +96,10 @@ def block_config(reference: ModelConfig, arm: Arm) -> ModelConfig:
 
 
 def _matched_to(target: int, base: ModelConfig, arm: Arm) -> ModelConfig:
-    """``matched_config``'s search, but towards ``target`` (the reference's size in its own
-    block) rather than ``base``'s size: ``d_model`` in multiples of ``n_heads`` nearest to it,
+    """``matched_config`` towards ``target`` (the reference's size in its own block) rather than
+    ``base``'s size: ``d_model`` in multiples of ``n_heads`` nearest to it,
     passing over widths the mixer refuses (RoPE's odd head size)."""
-    accepts = mixer_accepts(arm.mixer)
-    form = {name: getattr(base, name) if name in accepts else None
-            for name in ("impl", "chunk_size")}  # fmt: skip
-    short_conv = base.short_conv if takes_short_conv(arm.mixer) else 0
-    best, best_gap, refusal = None, None, None
-    step = base.n_heads
-    for d_model in range(step, 8 * base.d_model + step, step):
-        try:
-            candidate = dataclasses.replace(
-                base, mixer=arm.mixer, mixer_options=dict(arm.options), d_model=d_model,
-                short_conv=short_conv, **form,
-            )  # fmt: skip
-            size = count_parameters(candidate)
-        except ValueError as error:
-            refusal = refusal or error
-            continue
-        gap = abs(size - target)
-        if best_gap is None or gap < best_gap:
-            best, best_gap = candidate, gap
-        elif size > target:
-            break  # sizes grow with d_model: past the target and getting worse
-    if best is None:
-        assert refusal is not None
-        raise refusal
-    return best
+    return matched_config(base, arm.mixer, target=target, **arm.options)
 
 
 def model_configs(
