@@ -182,10 +182,10 @@ class _LeanSRNet(torch.autograd.Function):
                 _clear_tail(buf, R * N)
                 dW_v = torch.bmm(Vm[s], d_Wg.mT)  # (∂Ŵ_s v_m)ᵀ [B, 1, P]
                 d_delta = torch.bmm(dW_v, Um[s].mT)  # u_mᵀ ∂Ŵ_s v_m [B, 1, 1]
-                torch.mul(dW_v, Dl[s], out=d_e[:, 1:, :P])
-                torch.mul(torch.bmm(Um[s], d_Wg), Dl[s], out=d_e[:, 1:, P:])
-                torch.mul(torch.bmm(Va[s], Wg.mT), d_val, out=d_e[:, :1, :P])
-                torch.mul(torch.bmm(Ua[s], Wg), d_val, out=d_e[:, :1, P:])
+                d_e[:, 1:, :P] = dW_v * Dl[s]
+                d_e[:, 1:, P:] = torch.bmm(Um[s], d_Wg) * Dl[s]
+                d_e[:, :1, :P] = torch.bmm(Va[s], Wg.mT) * d_val
+                d_e[:, :1, P:] = torch.bmm(Ua[s], Wg) * d_val
                 if want_A:  # before ∂Ŵ_s gains the read's term, while it is still ∂Ŵ_s
                     _address_grad(d_A, A, Ps[s], E[s], P, tau, d_val.view(B, 1) * buf,
                                   Dl[s].view(B, 1) * d_buf)  # fmt: skip
@@ -245,7 +245,7 @@ def _slices(cuts: tuple[int, ...]) -> tuple[tuple[int, int], slice]:
 def _activate(pre: Tensor, first: int, last: int, out: Tensor) -> Tensor:
     """``h = act(pre)`` written into ``out``."""
     h = torch.tanh(pre, out=out)  # tanh | logistic (ana, mod) | tanh (△)
-    torch.sigmoid(pre[:, first:last], out=h[:, first:last])
+    h[:, first:last] = torch.sigmoid(pre[:, first:last])  # no out= into views (compile)
     return h
 
 
