@@ -42,6 +42,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "continue a text: fwp generate RUN --prompt TEXT",
     ),
     ("inspect",): ("fastweights.commands.inspect", "HTML report of a run's fast weights"),
+    ("export",): ("fastweights.commands.export", "a run as a Hugging Face model: --hf DIR"),
 }
 
 # Help for the words that only group subcommands.

@@ -28,6 +28,7 @@ FLOORS = (
     "fastweights.nn",
     "fastweights.models",
     "fastweights.interop",  # fla's layers (nn) and whole checkpoints (models) as ours
+    "fastweights.hf",  # Hugging Face classes over models (and tasks' text, for lm-eval)
     "fastweights.train",
     "fastweights.analysis",
     "fastweights.bench",
