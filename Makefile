@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
 TORCH_SPEC ?= torch==$(TORCH_VERSION)
-EXTRAS ?= dev,plots,graph,triton,lm,fla,peers
+EXTRAS ?= dev,plots,graph,triton,lm,fla,peers,hf,lmeval,tensorboard
 LEAN_VENV ?= .venv-lean
 
 BIN := $(VENV)/bin

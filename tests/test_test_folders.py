@@ -49,3 +49,14 @@ def test_absent_packages_are_not_found_in_the_tests() -> None:
         where = [spec.origin] if spec.origin else list(spec.submodule_search_locations or [])
         inside = [w for w in where if Path(w).resolve().is_relative_to(TESTS)]
         assert spec.origin is not None and not inside, f"{name!r} resolves into the tests: {where}"
+
+
+def test_no_two_test_files_share_a_name() -> None:
+    """Without ``__init__.py`` pytest imports each test file by its bare name: two of one name
+    stop collection ("import file mismatch"), as tests/hf/test_model.py did to tests/models/."""
+    seen: dict[str, list[str]] = {}
+    for path in TESTS.rglob("*.py"):
+        if path.name.startswith("test_"):
+            seen.setdefault(path.name, []).append(str(path.relative_to(TESTS)))
+    shared = {name: paths for name, paths in seen.items() if len(paths) > 1}
+    assert not shared, f"test files of one name (rename them): {shared}"

@@ -48,7 +48,13 @@ def export_hf(model: FWPModel, out: str | Path, tokenizer: Any = None) -> Path:
     hf.model.load_state_dict(model.state_dict())
     hf.eval()
     out.mkdir(parents=True, exist_ok=True)
-    hf.save_pretrained(out, safe_serialization=True)
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # the bar of one small file is noise on the command line
+    try:
+        hf.save_pretrained(out, safe_serialization=True)
+    finally:
+        logging.enable_progress_bar()
     for file, name in SHIMS.items():
         (out / file).write_text(
             f'"""{name} for trust_remote_code: the class of the installed fastweights package."""'
