@@ -30,6 +30,12 @@ alone (``fastweights.models.packing``).
 convolution (``fastweights.nn.ShortConvolution``), for the mixers that take the option (the
 ``FastWeightLayer`` ones); a block's state is then a ``FastWeightState(fast, conv)``.
 
+``feedback = F`` (vector inputs only): the last ``F`` input channels are the task's feedback
+(performance information after each step, e.g. the previous step's correct answer; a task
+declares ``feedback_dims``). Every arm sees them in its input map ``embed``, as ordinary input;
+a mixer that takes feedback (``CellLayer`` of a cell whose spec has a variant: the 1993 net's
+eval units) also receives them apart, as ``mixer(h, state, feedback=x[..., -F:])``.
+
 ``impl`` names the form every block's mixer runs (a rule's ``recurrent``, ``chunk``,
 ``triton_recurrent``, ``triton_chunk``; a cell's forms; ``fastweights.ops``) and ``chunk_size``
 the chunk length of a chunk form; None leaves the mixer's default. A mixer without the option
@@ -49,6 +55,7 @@ from torch import Tensor, nn
 
 from fastweights.models.packing import forward_documents
 from fastweights.nn import MIXERS
+from fastweights.nn.cell_layer import takes_feedback as cell_takes_feedback
 
 POOLS = ("none", "last", "mean")
 BLOCKS = ("classic", "llama")
@@ -76,6 +83,7 @@ class ModelConfig:
     block: str = "classic"  # "classic" (LayerNorm, GELU MLP) or "llama" (RMSNorm, SwiGLU MLP)
     mlp_hidden: int = 0  # hidden size of the MLP; 0 means the block's rule from mlp_ratio
     norm_eps: float = NORM_EPS  # the llama block's RMSNorm eps
+    feedback: int = 0  # the last input channels that carry the task's feedback; 0 means none
 
     def __post_init__(self) -> None:
         if self.mixer not in MIXERS:
@@ -98,6 +106,7 @@ class ModelConfig:
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
         self._check_block()
+        self._check_feedback()
         self._check_short_conv()
         self._check_form()
 
@@ -117,6 +126,18 @@ class ModelConfig:
                 f"norm_eps={eps!r} is the llama block's RMSNorm eps; the classic block's "
                 f"LayerNorm keeps eps 1e-5 (leave norm_eps at {NORM_EPS} or use block='llama')"
             )
+
+    def _check_feedback(self) -> None:
+        value = self.feedback
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"feedback must be a non-negative integer, got {value!r}")
+        if value > self.d_input:
+            raise ValueError(
+                f"feedback={value} channels must be among the d_input={self.d_input} input "
+                "channels (vector inputs only)"
+            )
+        if "feedback" in self.mixer_options:
+            raise ValueError("give feedback as the ModelConfig field, not in mixer_options")
 
     def _check_short_conv(self) -> None:
         value = self.short_conv
@@ -156,6 +177,8 @@ class ModelConfig:
         ``impl`` and ``chunk_size`` where they are set."""
         fields = {"short_conv": self.short_conv or None, "impl": self.impl,
                   "chunk_size": self.chunk_size}  # fmt: skip
+        if self.feedback and takes_feedback(self.mixer):
+            fields["feedback"] = self.feedback
         return {**self.mixer_options, **{k: v for k, v in fields.items() if v is not None}}
 
     @property
@@ -179,6 +202,11 @@ class ModelConfig:
 def takes_short_conv(mixer: str) -> bool:
     """Whether ``MIXERS[mixer]`` takes a ``short_conv`` option (the ``FastWeightLayer`` ones)."""
     return "short_conv" in inspect.signature(MIXERS[mixer]).parameters
+
+
+def takes_feedback(mixer: str) -> bool:
+    """Whether ``MIXERS[mixer]`` takes the task's feedback apart from the token (the 1993 net)."""
+    return cell_takes_feedback(MIXERS[mixer])
 
 
 def mixer_accepts(mixer: str) -> tuple[str, ...]:
@@ -221,6 +249,7 @@ class Block(nn.Module):
         d, hidden = config.d_model, config.mlp_size
         self.norm = make_norm(config)
         self.mixer = MIXERS[config.mixer](d, config.n_heads, **config.mixer_kwargs())
+        self.feedback = bool(config.feedback) and takes_feedback(config.mixer)
         self.mlp: nn.Module | None = None
         if hidden:
             self.mlp_norm = make_norm(config)
@@ -229,8 +258,13 @@ class Block(nn.Module):
             else:
                 self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
 
-    def forward(self, h: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        y, state = self.mixer(self.norm(h), state)
+    def forward(
+        self, h: Tensor, state: Any = None, feedback: Tensor | None = None
+    ) -> tuple[Tensor, Any]:
+        if self.feedback:
+            y, state = self.mixer(self.norm(h), state, feedback=feedback)
+        else:
+            y, state = self.mixer(self.norm(h), state)
         h = h + y
         if self.mlp is not None:
             h = h + self.mlp(self.mlp_norm(h))
@@ -280,16 +314,19 @@ class FWPModel(nn.Module):
         """
         self._check_input(x)
         if cu_seqlens is not None or attention_mask is not None:
+            if self.config.feedback:
+                raise ValueError("packed or padded documents do not carry feedback channels")
             return forward_documents(self, x, states, cu_seqlens, attention_mask)
         states = states if states is not None else [None] * len(self.blocks)
         if len(states) != len(self.blocks):
             raise ValueError(
                 f"expected {len(self.blocks)} states (one per block), got {len(states)}"
             )
-        h = self.embed(x)
+        h = self.embed(x)  # every arm reads the feedback channels here too
+        feedback = x[..., x.shape[-1] - self.config.feedback :] if self.config.feedback else None
         new_states = []
         for block, state in zip(self.blocks, states, strict=True):
-            h, state = block(h, state)
+            h, state = block(h, state, feedback)
             new_states.append(state)
         h = self.norm(h)
         if self.config.pool == "last":

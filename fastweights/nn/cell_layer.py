@@ -9,7 +9,12 @@ recurrence, the output size per head, and optionally the cell to run for a head 
 The layer owns the slow projection (``CellProjection``, its own submodule so a forward hook sees
 exactly what the cell sees), the learned initial state and parameters, and the output map::
 
-    inputs = spec.inputs(W_in x);  y, S = cell(inputs, S or S_0, params);  out = W_out y
+    inputs = spec.inputs(W_in x[, feedback]);  y, S = cell(inputs, S or S_0, params);  out = W_out y
+
+``CellLayer(feedback=F, **options)`` builds the layer from the cell's ``spec.variant``: ``F``
+channels of performance information (``forward(x, state, feedback=[B, T, F])``, which ``FWPModel``
+takes from the last ``F`` input channels) reach the cell apart from the token (the 1993 net's eval
+units), and ``options`` are the cell's own (e.g. the 1993 net's ``writes=False`` ablation).
 
 The cell owns its precision (``Cell.__call__``): under autocast it still runs in float32 and
 returns ``y`` in the dtype of its inputs and the state in float32.
@@ -17,7 +22,9 @@ returns ``y`` in the dtype of its inputs and the state in float32.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -73,9 +80,10 @@ class CellProjection(nn.Module):
         self.n_heads, self.width, self.spec = n_heads, spec.width(d_head), spec
         self.linear = nn.Linear(d_model, n_heads * self.width, bias=False)
 
-    def forward(self, x: Tensor) -> Tree:
+    def forward(self, x: Tensor, feedback: Tensor | None = None) -> Tree:
         B, T, _ = x.shape
-        return self.spec.inputs(self.linear(x).view(B, T, self.n_heads, self.width))
+        raw = self.linear(x).view(B, T, self.n_heads, self.width)
+        return self.spec.inputs(raw) if feedback is None else self.spec.inputs(raw, feedback)
 
 
 class CellLayer(nn.Module):
@@ -89,6 +97,8 @@ class CellLayer(nn.Module):
         cell: str,
         impl: str | None = None,
         seed: int | None = None,
+        feedback: int = 0,
+        **cell_options: Any,
     ) -> None:
         super().__init__()
         check_heads(d_model, n_heads)
@@ -96,6 +106,17 @@ class CellLayer(nn.Module):
             known = [name for name, registered in CELLS.items() if registered.layer is not None]
             raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(known)}")
         spec = CELLS[cell].layer
+        if isinstance(feedback, bool) or not isinstance(feedback, int) or feedback < 0:
+            raise ValueError(f"feedback must be an int >= 0, got {feedback!r}")
+        if feedback or cell_options:
+            if spec.variant is None:
+                raise ValueError(
+                    f"cell {cell!r} takes no feedback and no options, got feedback={feedback}, "
+                    f"options {sorted(cell_options)}"
+                )
+            spec = spec.variant(feedback=feedback, **cell_options)
+        assert spec.feedback == bool(feedback), f"{cell}'s variant must take the feedback"
+        self.feedback = feedback
         d_head = d_model // n_heads
         self.cell = CELLS[cell] if spec.cell is None else spec.cell(n_heads, d_head)
         # default: the cell's faster (or, failing that, leaner) form where it has one, else its scan
@@ -129,10 +150,30 @@ class CellLayer(nn.Module):
         """The cell's slow parameters (``params``), in the cell's own structure."""
         return self._rebuild_params(_held(self.params))
 
-    def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        """``x [B, T, d_model]`` -> ``(y [B, T, d_model], state)``; the state as the cell's."""
-        inputs = self.project(x)
+    def forward(
+        self, x: Tensor, state: Any = None, feedback: Tensor | None = None
+    ) -> tuple[Tensor, Any]:
+        """``x [B, T, d_model]`` (and ``feedback [B, T, F]`` for a layer built with ``F``) ->
+        ``(y [B, T, d_model], state)``; the state as the cell's."""
+        if self.feedback:
+            want = (*x.shape[:2], self.feedback)
+            if feedback is None or tuple(feedback.shape) != want:
+                got = None if feedback is None else list(feedback.shape)
+                raise ValueError(f"this layer takes feedback {list(want)}, got {got}")
+        elif feedback is not None:
+            raise ValueError("this layer was built without feedback (feedback=0); got feedback")
+        inputs = self.project(x, feedback)
         if state is None:
             state = self.fresh_state(x.shape[0])
         y, state = self.cell(inputs, state, self.cell_params(), impl=self.impl)
         return self.out(y.flatten(2)), state
+
+
+def takes_feedback(factory: Callable[..., nn.Module]) -> bool:
+    """Whether a ``MIXERS`` factory builds a mixer that takes the task's feedback apart from the
+    token: a ``CellLayer`` of a cell whose spec has a variant, or a module whose constructor has a
+    ``feedback`` option (a ``CellLayer`` of any other cell refuses feedback)."""
+    if isinstance(factory, partial) and factory.func is CellLayer:
+        spec = CELLS[factory.keywords["cell"]].layer
+        return spec is not None and spec.variant is not None
+    return "feedback" in inspect.signature(factory).parameters

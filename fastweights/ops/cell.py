@@ -175,7 +175,12 @@ class CellSpec:
     - ``learn_state``, ``learn_params``: which leaves of the initial state / the params are learned
       (all, none, or their indices); the others are fixed buffers;
     - ``cell(H, d)`` (optional): the cell to run, for cells whose size is a layout chosen from
-      ``d`` (default: the registered cell itself).
+      ``d`` (default: the registered cell itself);
+    - ``feedback``: whether ``inputs`` takes a second argument, the task's feedback channels
+      ``[B, T, F]`` (performance information, e.g. the previous step's target), which the layer
+      receives apart from the token (``CellLayer(feedback=F)``);
+    - ``variant(feedback=F, **options)`` (optional): the spec of the layer with ``F`` feedback
+      channels and the cell's own options (e.g. an ablation); None for a cell that has neither.
     """
 
     width: Callable[[int], int]
@@ -186,6 +191,8 @@ class CellSpec:
     learn_state: bool | tuple[int, ...] = True
     learn_params: bool | tuple[int, ...] = True
     cell: Callable[[int, int], Cell] | None = None
+    feedback: bool = False
+    variant: Callable[..., CellSpec] | None = None
 
 
 @dataclass(frozen=True)

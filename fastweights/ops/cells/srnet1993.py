@@ -218,10 +218,20 @@ def _check(layout: Layout, state: State, x_t: Inputs, params: Params) -> None:
             raise ValueError(f"srnet1993 {layout}: {name} must be {list(want)}, got {list(got)}")
 
 
-def make_step(layout: Layout, micro_steps: int = 2) -> CellStep:
-    """The one-token step of a net with ``layout``; each observation is held ``micro_steps``."""
+def _check_options(micro_steps: object, writes: object) -> None:
     if isinstance(micro_steps, bool) or not isinstance(micro_steps, int) or micro_steps < 1:
         raise ValueError(f"micro_steps must be an int >= 1, got {micro_steps!r}")
+    if not isinstance(writes, bool):
+        raise ValueError(f"writes must be True or False, got {writes!r}")
+
+
+def make_step(layout: Layout, micro_steps: int = 2, writes: bool = True) -> CellStep:
+    """The one-token step of a net with ``layout``; each observation is held ``micro_steps``.
+
+    ``writes=False`` is the ablation without self-modification: the modification units and △
+    are computed (and read back through ``h``) but never applied, so ``W`` stays ``W_0``.
+    """
+    _check_options(micro_steps, writes)
     # the computed units in h: [hidden, output | ana, mod | △], tanh / logistic / tanh
     first_pointer = layout.ana.start - layout.n_in
     last_pointer = layout.mod.stop - layout.n_in
@@ -248,14 +258,17 @@ def make_step(layout: Layout, micro_steps: int = 2) -> CellStep:
                 dim=-1,
             )
             val_new = read(W, h[:, ana], adr, tau)
-            W = write(W, h[:, mod], h[:, -1:], adr, tau)
+            if writes:
+                W = write(W, h[:, mod], h[:, -1:], adr, tau)
             val = val_new
         return h[:, output].to(x_t.obs.dtype), State(W, h, val)
 
     return step
 
 
-def make_lean_form(layout: Layout, micro_steps: int = 2) -> Callable[..., tuple[Tensor, State]]:
+def make_lean_form(
+    layout: Layout, micro_steps: int = 2, writes: bool = True
+) -> Callable[..., tuple[Tensor, State]]:
     """The lean form (``fastweights.ops.cells.srnet1993_fused``): the read as the bilinear form
     ``u_aᵀ Ŵ v_a`` and the write as the rank-one ``△ u_m v_mᵀ`` over the flat weights ``Ŵ``, exact
     because g and the binary addresses separate over the high and low bits of a connection's
@@ -267,7 +280,8 @@ def make_lean_form(layout: Layout, micro_steps: int = 2) -> Callable[..., tuple[
         layout.output.start - layout.n_in,
         layout.output.stop - layout.n_in,
     )
-    run = make_fused(cuts, micro_steps)
+    _check_options(micro_steps, writes)
+    run = make_fused(cuts, micro_steps, writes)
 
     def form(x: Inputs, state: State, params: Params) -> tuple[Tensor, State]:
         _check(layout, state, Inputs(x.obs[:, 0], x.eval[:, 0]), params)
@@ -281,13 +295,14 @@ def make_lean_form(layout: Layout, micro_steps: int = 2) -> Callable[..., tuple[
     return form
 
 
-def make_cell(layout: Layout | None = None, micro_steps: int = 2) -> Cell:
+def make_cell(layout: Layout | None = None, micro_steps: int = 2, writes: bool = True) -> Cell:
     """A 1993 self-referential net with ``layout`` (default ``Layout()``), named ``srnet1993``.
 
-    Forms: ``recurrent`` (the scan over the step) and ``lean`` (see ``make_lean_form``).
+    Forms: ``recurrent`` (the scan over the step) and ``lean`` (see ``make_lean_form``);
+    ``writes=False``: the ablation whose writes are not applied (see ``make_step``).
     """
     layout = Layout() if layout is None else layout
-    step = make_step(layout, micro_steps)
+    step = make_step(layout, micro_steps, writes)
 
     @cell_example
     def example(
@@ -304,35 +319,84 @@ def make_cell(layout: Layout | None = None, micro_steps: int = 2) -> Cell:
         )
         return x, state, layout.params(tau, dtype=torch.float64)
 
-    forms = {"recurrent": recurrent(step), "lean": make_lean_form(layout, micro_steps)}
+    forms = {"recurrent": recurrent(step), "lean": make_lean_form(layout, micro_steps, writes)}
     return Cell("srnet1993", step, forms, example)
 
 
-def layer_layout(d: int) -> Layout:
-    """A layer's net per head: d observation units (the slow projection), one eval unit, d hidden,
-    d output."""
-    return Layout(n_obs=d, n_eval=1, n_hidden=d, n_out=d)
+def layer_layout(d: int, n_eval: int = 1) -> Layout:
+    """A layer's net per head: d observation units (the slow projection), ``n_eval`` eval units,
+    d hidden, d output."""
+    return Layout(n_obs=d, n_eval=n_eval, n_hidden=d, n_out=d)
 
 
-def _layer_state(H: int, d: int, generator: torch.Generator) -> State:
-    layout = layer_layout(d)
-    R, N = layout.n_computed, layout.n_units
-    W0 = init_normal(generator, H, R, N, std=N**-0.5)  # the learned slow weights, one net per head
-    return State(W0, torch.zeros(H, R), torch.zeros(H, 1))
+def _layer_state(layout: Layout) -> Callable[[int, int, torch.Generator], State]:
+    def state(H: int, d: int, generator: torch.Generator) -> State:
+        R, N = layout.n_computed, layout.n_units
+        W0 = init_normal(generator, H, R, N, std=N**-0.5)  # the learned slow weights, per head
+        return State(W0, torch.zeros(H, R), torch.zeros(H, 1))
+
+    return state
 
 
-# As a layer: the 1993 net has no heads, so each head is its own net (heads fold into the batch).
-# The eval unit is fed from the slow projection; the address codes and the sharpness of g stay
-# fixed; W_0 is learned.
-LAYER = CellSpec(
-    width=lambda d: d + 1,
-    inputs=lambda raw: Inputs(raw[..., :-1], raw[..., -1:]),
-    state=_layer_state,
-    params=lambda H, d, generator: layer_layout(d).params(),
-    learn_state=(0,),
-    learn_params=False,
-    cell=lambda H, d: heads_as_batch(make_cell(layer_layout(d))),
-)
+EVAL_UNITS = ("projection", "feedback", "zero")
+
+
+def layer_spec(
+    feedback: int = 0,
+    *,
+    eval_units: str | None = None,
+    writes: bool = True,
+    micro_steps: int = 2,
+) -> CellSpec:
+    """The 1993 net as a layer, one net per head (heads fold into the batch).
+
+    ``feedback``: how many channels of performance information the model delivers with each
+    token (``FWPModel``: the last ``feedback`` input channels; e.g. the previous step's target).
+    ``eval_units`` says what the eval input units are clamped to:
+
+    - ``"feedback"`` (the default when ``feedback > 0``): the ``feedback`` channels themselves,
+      one eval unit each, as in the paper's eval units that "feed performance information back";
+    - ``"projection"`` (the default without feedback): one eval unit fed from the slow projection
+      of the token;
+    - ``"zero"``: ``feedback`` (at least one) eval units held at 0, the ablation at equal size.
+
+    ``writes=False``: the modification units' writes are not applied (``make_step``). The address
+    codes and the sharpness of g stay fixed; ``W_0`` is learned.
+    """
+    if isinstance(feedback, bool) or not isinstance(feedback, int) or feedback < 0:
+        raise ValueError(f"feedback must be an int >= 0, got {feedback!r}")
+    eval_units = eval_units or ("feedback" if feedback else "projection")
+    if eval_units not in EVAL_UNITS:
+        raise ValueError(f"eval_units must be one of {EVAL_UNITS}, got {eval_units!r}")
+    if eval_units == "feedback" and not feedback:
+        raise ValueError("eval_units='feedback' needs feedback channels (feedback > 0), got 0")
+    _check_options(micro_steps, writes)
+    n_eval = 1 if eval_units == "projection" else max(feedback, 1)
+
+    def inputs(raw: Tensor, fb: Tensor | None = None) -> Inputs:
+        """``raw [B, T, H, width]`` (and the feedback ``[B, T, F]``) -> the nets' inputs."""
+        if eval_units == "projection":
+            return Inputs(raw[..., :-1], raw[..., -1:])
+        if eval_units == "zero":
+            return Inputs(raw, raw.new_zeros(*raw.shape[:-1], n_eval))
+        assert fb is not None, "the cell layer delivers the feedback"
+        return Inputs(raw, fb.unsqueeze(2).expand(*raw.shape[:-1], n_eval).to(raw.dtype))
+
+    return CellSpec(
+        width=lambda d: d + (eval_units == "projection"),
+        inputs=inputs,
+        state=lambda H, d, generator: _layer_state(layer_layout(d, n_eval))(H, d, generator),
+        params=lambda H, d, generator: layer_layout(d, n_eval).params(),
+        learn_state=(0,),
+        learn_params=False,
+        cell=lambda H, d: heads_as_batch(make_cell(layer_layout(d, n_eval), micro_steps, writes)),
+        feedback=feedback > 0,
+        variant=layer_spec,
+    )
+
+
+# As a layer: the default (no feedback) feeds the eval unit from the slow projection.
+LAYER = layer_spec()
 
 LAYOUT = Layout()
 # the default net: 2 obs, 1 eval, 3 hidden, 1 output, 2 micro-steps

@@ -114,7 +114,7 @@ class _LeanSRNet(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: FunctionCtx, obs: Tensor, ev: Tensor, W0: Tensor, h0: Tensor, val0: Tensor,
-        A: Tensor, tau: Tensor, cuts: tuple[int, ...], micro_steps: int,
+        A: Tensor, tau: Tensor, cuts: tuple[int, ...], micro_steps: int, gain: float,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
         (first, last), out = _slices(cuts)
         split = split_addresses(A, tau)
@@ -135,12 +135,13 @@ class _LeanSRNet(torch.autograd.Function):
                 # val = u_aᵀ Ŵ v_a: [B, 1, P] @ [B, P, 2^L] @ [B, 2^L, 1]
                 torch.bmm(torch.bmm(e[:, :1, :P], Wg), e[:, 0, P:, None], out=vals[s])
                 val = vals[s].view(B, 1)
-                Wg.addcmul_(h[:, -1:, None] * e[:, 1, :P, None], e[:, 1:, P:])  # += △ u_m v_mᵀ
+                if gain:  # += △ u_m v_mᵀ (gain 0: the writes are off, W stays W_0)
+                    Wg.addcmul_(h[:, -1:, None] * e[:, 1, :P, None], e[:, 1:, P:])
                 _clear_tail(buf, R * N)
         ys = hs[micro_steps::micro_steps, :, out].transpose(0, 1).contiguous()  # [B, T, n_out]
         W_final = W.clone()
         ctx.save_for_backward(obs, ev, W_final, hs, vals, A, tau)
-        ctx.cuts, ctx.micro_steps, ctx.split = cuts, micro_steps, split
+        ctx.cuts, ctx.micro_steps, ctx.split, ctx.gain = cuts, micro_steps, split, gain
         return ys, W_final, h.clone(), val.clone()
 
     @staticmethod
@@ -169,7 +170,7 @@ class _LeanSRNet(torch.autograd.Function):
         slopes = _activation_slope(hs[1:], first, last).unbind(0)
         p = hs[1:, :, first:last].reshape(S, B, 2, n)
         e, logits = _factors(p, split)  # [S, B, 2, P + 2^L]
-        delta = hs[1:, :, -1:, None]  # [S, B, 1, 1]
+        delta = hs[1:, :, -1:, None] * ctx.gain  # [S, B, 1, 1]: the △ written (0: no writes)
         E, Lg, Ps, Dl = e.unbind(0), logits.unbind(0), p.unbind(0), delta.unbind(0)
         Ua, Va = e[:, :, :1, :P].unbind(0), e[:, :, :1, P:].unbind(0)  # rows [B, 1, ·]
         Um, Vm = e[:, :, 1:, :P].unbind(0), e[:, :, 1:, P:].unbind(0)
@@ -181,7 +182,7 @@ class _LeanSRNet(torch.autograd.Function):
                 Wg.addcmul_(undo[s], Vm[s])  # Ŵ_{s−1} = Ŵ_s − △ u_m v_mᵀ
                 _clear_tail(buf, R * N)
                 dW_v = torch.bmm(Vm[s], d_Wg.mT)  # (∂Ŵ_s v_m)ᵀ [B, 1, P]
-                d_delta = torch.bmm(dW_v, Um[s].mT)  # u_mᵀ ∂Ŵ_s v_m [B, 1, 1]
+                d_delta = torch.bmm(dW_v, Um[s].mT) * ctx.gain  # u_mᵀ ∂Ŵ_s v_m [B, 1, 1]
                 d_e[:, 1:, :P] = dW_v * Dl[s]
                 d_e[:, 1:, P:] = torch.bmm(Um[s], d_Wg) * Dl[s]
                 d_e[:, :1, :P] = torch.bmm(Va[s], Wg.mT) * d_val
@@ -205,7 +206,7 @@ class _LeanSRNet(torch.autograd.Function):
                 d_h = d_z[:, 0, n_x + 2 :]
         d_x = d_x.transpose(0, 1)
         return (d_x[..., :n_obs], d_x[..., n_obs:], d_W.clone(), d_h, d_val.view(B, 1), d_A,
-                d_tau, None, None)  # fmt: skip
+                d_tau, None, None, None)  # fmt: skip
 
 
 def _buffer(W: Tensor, R: int, N: int, L: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -256,14 +257,18 @@ def _activation_slope(h: Tensor, first: int, last: int) -> Tensor:
     return slope
 
 
-def make_fused(cuts: tuple[int, ...], micro_steps: int) -> Callable[..., tuple[Tensor, ...]]:
-    """The lean run of a net whose ``h`` splits at ``cuts`` (see ``srnet1993.make_lean_form``)."""
+def make_fused(
+    cuts: tuple[int, ...], micro_steps: int, writes: bool = True
+) -> Callable[..., tuple[Tensor, ...]]:
+    """The lean run of a net whose ``h`` splits at ``cuts`` (see ``srnet1993.make_lean_form``);
+    ``writes=False``: the modification units' writes are not applied (the ablation)."""
+    gain = 1.0 if writes else 0.0
 
     def run(
         obs: Tensor, ev: Tensor, W0: Tensor, h0: Tensor, val0: Tensor, A: Tensor, tau: Tensor
     ) -> tuple[Tensor, ...]:
         if not torch.compiler.is_compiling():
             check_separable(A)
-        return _LeanSRNet.apply(obs, ev, W0, h0, val0, A, tau, cuts, micro_steps)
+        return _LeanSRNet.apply(obs, ev, W0, h0, val0, A, tau, cuts, micro_steps, gain)
 
     return run
