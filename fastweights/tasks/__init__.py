@@ -12,6 +12,7 @@ from fastweights.tasks.copy import Copy, Reverse
 from fastweights.tasks.fewshot import FewShot
 from fastweights.tasks.formal import FormalLanguage
 from fastweights.tasks.listops import ListOps
+from fastweights.tasks.meta_learning import MetaAssociation, MetaRegression
 from fastweights.tasks.mqar import MQAR
 from fastweights.tasks.retrieval import AssociativeRetrieval
 from fastweights.tasks.token_lm import TokenLM
@@ -27,6 +28,8 @@ TASKS: dict[str, Callable[..., Task]] = {
     "few_shot": FewShot,
     "char_lm": CharLM,
     "token_lm": TokenLM,
+    "meta_regression": MetaRegression,
+    "meta_association": MetaAssociation,
 }
 
 __all__ = [
@@ -40,6 +43,8 @@ __all__ = [
     "FewShot",
     "FormalLanguage",
     "ListOps",
+    "MetaAssociation",
+    "MetaRegression",
     "Reverse",
     "Task",
     "TokenLM",
