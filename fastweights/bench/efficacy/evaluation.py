@@ -10,7 +10,10 @@ batches before dividing (no mean of batch means):
 - ``sequence_accuracy``: the share of sequences whose scored positions are all right (a formal-
   language string counts as recognised only then, as in Bhattamishra et al. 2020);
 - ``bits_per_char``: for character-level tasks, the mean cross-entropy in bits (loss / ln 2);
-  None else.
+  None else;
+- ``early_loss`` / ``late_loss``: for episodic tasks (a ``scored`` field, as
+  ``fastweights.tasks.meta_learning``), the loss on the first / last third of every episode, on
+  the same batches (the data does not depend on ``scored``); None else.
 
 The split's tasks derive from the training task (``split_task``): by field overrides (e.g.
 ``{"split": "test"}``) or by the task's ``test_split()`` (longer strings, held-out alphabets).
@@ -53,10 +56,20 @@ def evaluate_split(
     found = metrics.evaluate(
         model, task, batch_size=batch_size, batches=batches, seed=seed, device=device
     )
+    phases: dict[str, float | None] = {"early_loss": None, "late_loss": None}
+    fields = dataclasses.fields(task) if dataclasses.is_dataclass(task) else ()
+    if "scored" in {f.name for f in fields}:
+        for phase in ("early", "late"):
+            part = metrics.evaluate(
+                model, dataclasses.replace(task, scored=phase), batch_size=batch_size,  # type: ignore[type-var]
+                batches=batches, seed=seed, device=device,
+            )  # fmt: skip
+            phases[f"{phase}_loss"] = part["eval_loss"]
     model.train(was_training)
     return {
         "loss": found["eval_loss"],
         "accuracy": found["eval_accuracy"],
         "sequence_accuracy": found["eval_sequence_accuracy"],
         "bits_per_char": found.get("eval_bits_per_char"),
+        **phases,
     }

@@ -1,10 +1,11 @@
 """The efficacy suites as data: ``SUITES[name]`` is a tuple of ``spec.Experiment``.
 
-Six experiments, each after a paper's finding (../docs/results.md states them and what we saw):
+Seven experiments, each after a paper's finding (../docs/results.md states them and what we saw):
 ``capacity`` and ``editing`` (Schlag et al. 2021, arXiv:2102.11174), ``mqar`` (Arora et al.
 2023, arXiv:2312.04927; Yang et al. 2024, arXiv:2406.06484), ``formal`` (Irie et al. 2023,
 arXiv:2310.16076), ``fewshot`` (Irie et al. 2022, arXiv:2202.05780) and ``charlm`` (Irie et al.
-2021, arXiv:2106.06295). One builder per experiment takes the sizes that differ between suites:
+2021, arXiv:2106.06295) and ``meta`` (Schmidhuber 1993's self-referential net learning to learn
+from feedback). One builder per experiment takes the sizes that differ between suites:
 
 - ``smoke``: 1 seed, 1 lr, a few steps, tiny models — only proves that the code runs (CI);
 - ``quick``: 3 seeds, 2 learning rates, 250–600 steps, d_model 16–32: about half an hour on
@@ -313,6 +314,57 @@ def charlm(seq_len: int, *, d_model: int, n_layers: int, budget: dict[str, Any])
     )
 
 
+SCHMIDHUBER_1993 = (
+    "Schmidhuber 1993, \"A 'self-referential' weight matrix\" (ICANN) and \"An 'introspective' "
+    'network that can learn to run its own weight change algorithm"'
+)
+META_NOTE = (
+    "Each episode draws a new item → label map; the correct label of step t arrives with step "
+    "t+1 in the feedback channels. Every arm reads them in its input map; the 1993 net also "
+    "receives them on its eval units (`ModelConfig.feedback`). `no writes`: its modification "
+    "units' writes are not applied (W stays W_0, an RNN that still reads its weights); `eval "
+    "zeroed`: its eval units are held at 0 (the feedback still reaches its input map). "
+    "`early_loss` / `late_loss`: cross-entropy on the first / last third of each test episode."
+)
+
+
+def meta(n_items: int, length: int, *, d_model: int, budget: dict[str, Any]) -> Experiment:
+    """Learning to learn from feedback: the 1993 net, its ablations, SRWM, DeltaNet, LSTM."""
+    label = f"{n_items} items, T={length}"
+    settings = [Setting(label, {"n_items": n_items, "n_labels": n_items, "length": length})]
+    arms = (
+        Arm("srnet1993", "srnet1993"),
+        Arm("srnet1993 no writes", "srnet1993", {"writes": False}),
+        Arm("srnet1993 eval zeroed", "srnet1993", {"eval_units": "zero"}),
+        *_arms("srwm", "deltanet", "lstm"),
+    )
+    claims = [
+        Claim("the 1993 net learns to learn (late-episode error below early)", "learns",
+              ("srnet1993",), label),
+        Claim("its learning needs its own weight changes (below the no-writes ablation)",
+              "better", ("srnet1993", "srnet1993 no writes"), label),
+        Claim("its learning uses the eval units (below the eval-zeroed ablation)", "better",
+              ("srnet1993", "srnet1993 eval zeroed"), label),
+        *(Claim(f"{arm} learns within the episode from the same feedback", "learns", (arm,),
+                label) for arm in ("srwm", "deltanet", "lstm")),
+    ]  # fmt: skip
+    return Experiment(
+        name="meta",
+        title=f"Meta-learning from feedback: random associations ({n_items} items) per episode",
+        source=SCHMIDHUBER_1993,
+        finding="a net that sees performance feedback on eval units and can read and modify its "
+        "own weights learns, over many episodes, to learn within one",
+        task="meta_association",
+        settings=tuple(settings),
+        arms=arms,
+        model={"d_model": d_model, "n_layers": 1, "n_heads": 2},
+        metric="late_loss",
+        claims=tuple(claims),
+        note=META_NOTE,
+        **budget,
+    )
+
+
 def _budget(
     steps: int,
     batch: int,
@@ -346,6 +398,7 @@ def _smoke() -> tuple[Experiment, ...]:
             budget=b,
         ),
         charlm(8, d_model=8, n_layers=1, budget=b),
+        meta(2, 6, d_model=8, budget=b),
     )
 
 
@@ -364,6 +417,7 @@ def _quick() -> tuple[Experiment, ...]:
             budget=_budget(300, 32, lrs, 3, 4, 64),
         ),
         charlm(32, d_model=32, n_layers=2, budget=_budget(250, 32, lrs, 3, 4, 64)),
+        meta(4, 24, d_model=16, budget=_budget(800, 32, lrs, 3, 4, 64)),
     )
 
 
@@ -382,6 +436,7 @@ def _full() -> tuple[Experiment, ...]:
             budget=_budget(2000, 32, lrs, 5, 8, 64),
         ),
         charlm(64, d_model=64, n_layers=2, budget=_budget(2000, 32, lrs, 5, 8, 64)),
+        meta(6, 48, d_model=32, budget=_budget(2000, 32, lrs, 5, 8, 64)),
     )
 
 

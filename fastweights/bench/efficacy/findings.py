@@ -15,7 +15,10 @@ success criterion; 0 when none did. Its mean, std and 95 % interval are over see
   lies below 0, else inconclusive (two arms stuck at chance agree only if their seeds agree
   closely); with one seed there is no interval: inconclusive;
 - ``increasing``: capacity means that never drop along the arms and end higher than they start:
-  agrees; all equal: inconclusive; any drop: disagrees.
+  agrees; all equal: inconclusive; any drop: disagrees;
+- ``learns``: per seed, the arm's ``early_loss − late_loss`` on the claim's split (the fall of the
+  within-episode error); the 95 % interval of their mean above 0: agrees, below 0: disagrees,
+  else (or with one seed) inconclusive.
 """
 
 from __future__ import annotations
@@ -96,6 +99,24 @@ def _compare(claim: Claim, a: list[float], b: list[float], higher: bool) -> tupl
     return verdict, text
 
 
+def _learns(claim: Claim, row: Record) -> tuple[str, str]:
+    runs = [run[claim.split] for run in row["runs"] if run[claim.split] is not None]
+    if not runs or any(run.get("early_loss") is None for run in runs):
+        return "inconclusive", "no early/late losses recorded (not an episodic task, or diverged)"
+    early = [float(run["early_loss"]) for run in runs]
+    late = [float(run["late_loss"]) for run in runs]
+    gains = summarize([e - la for e, la in zip(early, late, strict=True)])
+    text = (
+        f"{claim.arms[0]}: early {_fmt(sum(early) / len(early))} → late "
+        f"{_fmt(sum(late) / len(late))}"
+    )
+    if gains.ci95 is None:
+        return "inconclusive", f"{text} (one seed: no interval)"
+    lo, hi = gains.ci95
+    text += f"; fall 95 % CI [{_fmt(lo)}, {_fmt(hi)}]"
+    return ("agrees" if lo > 0 else "disagrees" if hi < 0 else "inconclusive"), text
+
+
 def verdict(
     claim: Claim, experiment: Experiment, rows: Sequence[Record], caps: Sequence[Record]
 ) -> dict[str, Any]:
@@ -122,6 +143,8 @@ def verdict(
         missing = [key for key in keys if key not in by_key]
         if missing:
             result, observed = "not run", f"no rows for {missing}"
+        elif claim.kind == "learns":
+            result, observed = _learns(claim, by_key[keys[0]])
         elif claim.kind in ("solves", "fails"):
             row = by_key[keys[0]]
             reached, n = row["reached"], len(row["runs"])

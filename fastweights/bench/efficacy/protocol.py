@@ -60,6 +60,8 @@ def reference_config(experiment: Experiment, setting: Setting, task: Task) -> Mo
     """The first arm's config: experiment and setting fields, the task's sizes."""
     first = experiment.arms[0]
     sizes = {"vocab_size": task.vocab_size, "d_input": task.d_input, "n_out": task.n_out}
+    if getattr(task, "feedback_dims", 0):  # the task's feedback channels (meta_learning)
+        sizes["feedback"] = task.feedback_dims
     fields = {**experiment.model, **setting.model, **sizes}
     return ModelConfig(mixer=first.mixer, mixer_options=dict(first.options), **fields)
 
@@ -207,6 +209,9 @@ def run_unit(
         for name in ("test", "length")
         if name in splits
     }
+    if finished and all(r["test"]["early_loss"] is not None for r in finished):
+        # an episodic task: the early-episode error beside the main metric (late_loss)
+        summary["test_early"] = summarize([r["test"]["early_loss"] for r in finished]).as_dict()
     params, reference_params = count_parameters(config), count_parameters(reference)
     return {
         "kind": "row",

@@ -82,16 +82,17 @@ def _arm_cell(row: Record) -> str:
     return f"`{row['arm']}`" + ("" if block == "classic" else f" ({block} block)")
 
 
-def _row_line(row: Record, has_length: bool) -> str:
+def _row_line(row: Record, has_length: bool, has_early: bool = False) -> str:
     summary = row["summary"]
     cells = [
         row["setting"],
         _arm_cell(row),
         f"{row['params']:,} ({row['params_ratio']:.2f}{'' if row['matched'] else ' ⚠'})",
         f"{row['chosen_lr']:g}",
-        describe(summary["test"]),
-        _ci(summary["test"]),
     ]
+    if has_early:
+        cells += [describe(summary.get("test_early"))]
+    cells += [describe(summary["test"]), _ci(summary["test"])]
     if has_length:
         cells += [describe(summary["length"]), _ci(summary["length"])]
     reached = "–" if row["reached"] is None else f"{row['reached']}/{len(row['runs'])}"
@@ -111,13 +112,16 @@ def experiment_markdown(records: Sequence[Record], suite: str) -> list[str]:
     lines += [_machine_line(run), ""]
     rows = _of(records, "row")
     has_length = any("length" in row["summary"] for row in rows)
+    has_early = any("test_early" in row["summary"] for row in rows)
     metric = run["definition"]["metric"]
-    head = ["setting", "arm", "params (ratio)", "lr", f"test {metric}", "95 % CI"]
+    head = ["setting", "arm", "params (ratio)", "lr"]
+    head += ["test early_loss"] if has_early else []
+    head += [f"test {metric}", "95 % CI"]
     if has_length:
         head += [f"length-gen. {metric}", "95 % CI"]
     head += ["success", "time (s)"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += [_row_line(row, has_length) for row in rows]
+    lines += [_row_line(row, has_length, has_early) for row in rows]
     caps = _of(records, "capacity")
     if caps:
         field = caps[0]["field"]

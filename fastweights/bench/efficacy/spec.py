@@ -22,9 +22,12 @@ METRICS: dict[str, bool] = {
     "sequence_accuracy": True,  # a sequence counts when all its scored positions are right
     "loss": False,  # the task's training loss (retrieval: the paper's ½‖ŷ − y‖² per query)
     "bits_per_char": False,  # cross-entropy / ln 2 (class targets)
+    # within-episode error of an episodic task (one with a ``scored`` field: meta_learning)
+    "early_loss": False,  # the loss on the first third of every episode
+    "late_loss": False,  # the loss on the last third of the same episodes
 }
 SPLITS = ("val", "test", "length")
-CLAIM_KINDS = ("solves", "fails", "better", "not_worse", "increasing")
+CLAIM_KINDS = ("solves", "fails", "better", "not_worse", "increasing", "learns")
 # the ModelConfig fields an arm may set for itself: its block, never the sizes being matched
 ARM_MODEL_FIELDS = ("block", "mlp_hidden", "norm_eps")
 # how a split's task derives from the training task: field overrides, or the task's test_split()
@@ -96,7 +99,9 @@ class Claim:
       criterion (all seeds: agrees; none: disagrees; some: partly);
     - ``better`` / ``not_worse``: ``arms[0]``'s main metric on ``split`` beats / is not worse than
       ``arms[1]``'s, judged by the 95 % interval of the difference of means;
-    - ``increasing``: the capacity (largest solved setting) grows along ``arms``.
+    - ``increasing``: the capacity (largest solved setting) grows along ``arms``;
+    - ``learns``: ``arms[0]`` learns within the episode: its ``late_loss`` on ``split`` is below
+      its ``early_loss``, judged by the 95 % interval of the per-seed differences.
     """
 
     text: str
@@ -108,7 +113,7 @@ class Claim:
     def __post_init__(self) -> None:
         _check(self.kind in CLAIM_KINDS, f"claim kind must be one of {CLAIM_KINDS}, got "
                f"{self.kind!r}")  # fmt: skip
-        wanted = {"solves": 1, "fails": 1, "better": 2, "not_worse": 2}.get(self.kind)
+        wanted = {"solves": 1, "fails": 1, "better": 2, "not_worse": 2, "learns": 1}.get(self.kind)
         if wanted is not None:
             _check(len(self.arms) == wanted, f"a {self.kind!r} claim names {wanted} arm(s), "
                    f"got {self.arms}")  # fmt: skip
