@@ -11,7 +11,9 @@ window afresh.
 
 ``--json`` prints one JSON object instead: ``run``, ``split`` (``"validation"``/``"test"``), the
 sampled batches' ``eval_*`` metrics and, for a text, ``bpc_carried``, ``bpc_afresh``,
-``bpc_characters`` and ``streams`` (``metrics.whole_split``).
+``bpc_characters`` and ``streams`` (``metrics.whole_split``); for a subword or word-level text
+also ``bpt_carried``, ``bpt_afresh`` (bits per token), ``ppl_carried``, ``ppl_afresh``
+(perplexity) and ``tokens``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,14 @@ def run(args: argparse.Namespace) -> int:
           f"sequence accuracy {result['eval_sequence_accuracy']:.4f}")  # fmt: skip
     if "eval_bits_per_char" in result:
         print(f"bits per char {result['eval_bits_per_char']:.4f} (sampled windows)")
+    if "eval_perplexity" in result:
+        print(f"bits per token {result['eval_bits_per_token']:.4f}, perplexity "
+              f"{result['eval_perplexity']:.2f} (sampled windows)")  # fmt: skip
+    if "bpt_carried" in result:
+        for kind, how in (("carried", "carrying their state"), ("afresh", "each window afresh")):
+            print(f"bits per token {result['bpt_' + kind]:.4f}, perplexity "
+                  f"{result['ppl_' + kind]:.2f} (the whole {split} text, {result['tokens']:,} "
+                  f"tokens, {streams} streams {how})")  # fmt: skip
     if "bpc_carried" in result:
         for key, how in (
             ("bpc_carried", "carrying their state"),

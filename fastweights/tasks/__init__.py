@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastweights.tasks.base import Batch, Task, check_sample_args
+from fastweights.tasks.base import (
+    Batch,
+    PackedBatch,
+    Task,
+    check_sample_args,
+    chunk_batch,
+    map_batch,
+)
 from fastweights.tasks.char_lm import CharLM
 from fastweights.tasks.code_execution import CodeExecution
 from fastweights.tasks.copy import Copy, Reverse
@@ -45,8 +52,11 @@ __all__ = [
     "ListOps",
     "MetaAssociation",
     "MetaRegression",
+    "PackedBatch",
     "Reverse",
     "Task",
     "TokenLM",
     "check_sample_args",
+    "chunk_batch",
+    "map_batch",
 ]

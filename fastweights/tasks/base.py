@@ -10,6 +10,11 @@ Every task is pure given the generator (no global random state, no downloads)::
 - ``mask``: ``[B, T]`` bool, the positions that are scored (the loss and the accuracy read only
   these).
 
+Packed documents come as a ``PackedBatch``: a ``Batch`` plus ``starts`` ``[B, T]`` bool, True
+where a document begins inside a row (every row also begins one). A model runs each such piece
+alone (``fastweights.train.objective.run_batch``: ``FWPModel.forward(cu_seqlens=)``), so nothing
+reads across a document's boundary.
+
 A task also states what a model needs to read and answer it: ``vocab_size`` (input tokens, 0 for
 vector inputs), ``d_input`` (0 for token inputs) and ``n_out`` (output classes or output size).
 Tasks with float targets say how to score them in a class attribute ``target_kind``:
@@ -19,7 +24,8 @@ need none.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -31,6 +37,25 @@ class Batch(NamedTuple):
     x: Tensor
     y: Tensor
     mask: Tensor
+
+
+class PackedBatch(NamedTuple):
+    """A ``Batch`` of packed rows, with ``starts [B, T]`` the documents' starts in them."""
+
+    x: Tensor
+    y: Tensor
+    mask: Tensor
+    starts: Tensor
+
+
+def map_batch(batch: Batch | PackedBatch, fn: Callable[[Tensor], Tensor]) -> Any:
+    """The batch, of the same kind, with ``fn`` applied to each of its tensors."""
+    return type(batch)(*(fn(t) for t in batch))
+
+
+def chunk_batch(batch: Batch | PackedBatch, parts: int) -> list[Any]:
+    """The batch cut into ``parts`` batches of consecutive rows (micro-batches)."""
+    return [type(batch)(*row) for row in zip(*(t.chunk(parts) for t in batch), strict=True)]
 
 
 @runtime_checkable

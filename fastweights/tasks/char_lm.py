@@ -23,15 +23,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from fastweights.tasks.base import Batch, check_sample_args
+from fastweights.tasks.base import Batch
 from fastweights.tasks.char_vocab import CharVocab
 from fastweights.tasks.text import SPLITS, check_corpus, check_files, load_split, load_vocab
-from fastweights.tasks.text_windows import ordered_windows, random_windows
+from fastweights.tasks.text_windows import TextStreams, ordered_windows, random_windows
 
 
 @dataclass(frozen=True)
@@ -149,59 +149,4 @@ class CharLM:
 
     def streams(self, batch_size: int) -> TextStreams:
         """A sampler of ``batch_size`` streams through this split (``TextStreams``)."""
-        return TextStreams(self, batch_size)
-
-
-class TextStreams:
-    """``batch_size`` streams through a text: each ``sample`` is the next window of every stream.
-
-    On its first ``sample`` every row starts at a uniform random offset of the split (drawn from
-    the generator), then advances by ``seq_len`` each batch, so row ``b`` of batch ``n + 1``
-    continues row ``b`` of batch ``n`` without a gap or an overlap. The split is read as a ring:
-    a stream that reaches its end goes on from its start (the one prediction across the join,
-    last symbol -> first, is kept; a trainer that wants fresh starts resets states itself). Pure
-    given the generator: the only state is ``positions`` (``state_dict``, for checkpoints).
-    """
-
-    def __init__(self, task: CharLM, batch_size: int) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        self.task, self.batch_size = task, batch_size
-        self.positions: Tensor | None = None  # [B] int64, each stream's next window start
-
-    def sample(self, generator: torch.Generator) -> Batch:
-        check_sample_args(self.batch_size, generator)
-        data, L = self.task.data, self.task.seq_len
-        n = data.shape[0]
-        if n < L + 1:
-            raise ValueError(
-                f"the {self.task.split} split of {self.task.corpus!r} has {n} symbols; streams of "
-                f"windows of seq_len={L} need at least {L + 1} (a shorter text cannot fill one)"
-            )
-        if self.positions is None:
-            self.positions = torch.randint(0, n, (self.batch_size,), generator=generator)
-        index = (self.positions[:, None] + torch.arange(L + 1)) % n  # [B, L + 1], on the ring
-        w = data[index].long()
-        self.positions = (self.positions + L) % n
-        return Batch(w[:, :-1], w[:, 1:], torch.ones(self.batch_size, L, dtype=torch.bool))
-
-    def state_dict(self) -> dict[str, Any]:
-        """The streams' positions (tensors and plain data only: a checkpoint holds them)."""
-        positions = None if self.positions is None else self.positions.clone()
-        return {"batch_size": self.batch_size, "positions": positions}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from ``state_dict()``'s output (the same number of streams, ``ValueError``)."""
-        if not isinstance(state, dict) or set(state) != {"batch_size", "positions"}:
-            raise ValueError(f"not a TextStreams state: {state!r:.80}")
-        if state["batch_size"] != self.batch_size:
-            raise ValueError(
-                f"the saved streams are {state['batch_size']}, this sampler has {self.batch_size}"
-            )
-        positions = state["positions"]
-        if positions is not None and not (
-            isinstance(positions, Tensor) and positions.shape == (self.batch_size,)
-            and positions.dtype == torch.int64
-        ):  # fmt: skip
-            raise ValueError(f"stream positions must be [{self.batch_size}] int64, got {positions}")
-        self.positions = None if positions is None else positions.clone()
+        return TextStreams(self.data, self.seq_len, batch_size, self._name(), "symbols")

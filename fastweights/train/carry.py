@@ -1,7 +1,7 @@
 """Carrying every layer's state across training steps (truncated backpropagation through time).
 
 With ``TrainConfig.carry_state`` the trainer reads a task's ``streams`` (row ``b`` of each batch
-continues row ``b`` of the last: ``fastweights.tasks.char_lm.TextStreams``) and feeds each
+continues row ``b`` of the last: ``fastweights.tasks.text_windows.TextStreams``) and feeds each
 block's state from one step into the next, ``detach``-ed, so gradients stop at the window while
 the state runs on. A state is whatever the mixer returns: a tensor, or a (Named)tuple of tensors
 (``FastWeightState(fast, conv)``, a cell's state, a key/value cache); every helper here walks it

@@ -51,13 +51,15 @@ from typing import Any
 import torch
 
 from fastweights.models import FWPModel, ModelConfig, compile_model
-from fastweights.tasks import Batch, Task
+from fastweights.tasks import Task, chunk_batch, map_batch
 from fastweights.train import carry, metrics
+from fastweights.train.artifacts import describe_task
 from fastweights.train.distributed import PARALLEL, join
-from fastweights.train.objective import score
+from fastweights.train.objective import run_batch, score
 
 CHECKPOINT = "checkpoint.pt"
 _CHECKPOINT_KEYS = ("model", "optimizer", "generator", "step")  # what a run's checkpoint holds
+LOGS = ("jsonl", "tensorboard")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class TrainConfig:
     carry_state: bool = False  # truncated BPTT on the task's streams: states carried, detached
     reset_prob: float = 0.0  # with carry_state: each stream starts afresh with this probability
     final_eval: bool = True  # the last record gets the whole validation split (texts)
+    log: str = "jsonl"  # "jsonl": metrics.jsonl; "tensorboard": also TensorBoard event files
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "eval_batches", "grad_accum"):
@@ -107,6 +110,8 @@ class TrainConfig:
             raise ValueError(
                 f"train.reset_prob={p} resets carried states; it needs train.carry_state=true"
             )
+        if self.log not in LOGS:
+            raise ValueError(f"train.log must be one of {LOGS}, got {self.log!r}")
         if self.parallel not in PARALLEL:
             raise ValueError(f"train.parallel must be one of {PARALLEL}, got {self.parallel!r}")
         if self.device != "auto":
@@ -267,18 +272,27 @@ def train(
             _truncate_metrics(run_dir / "metrics.jsonl", start)
     elif processes.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        saved = task.save_artifacts(run_dir) if hasattr(task, "save_artifacts") else task
         described = {
-            "task": {"name": type(task).__name__, **dataclasses.asdict(task)},  # type: ignore[call-overload]
+            "task": {"name": type(task).__name__, **describe_task(saved, run_dir)},
             "model": dataclasses.asdict(model_config),
             "train": dataclasses.asdict(config),
         }
         (run_dir / "config.json").write_text(json.dumps(described, indent=2, default=str))
+
+    board = None
+    if config.log == "tensorboard" and processes.is_main:
+        from fastweights.train.tensorboard import TensorBoardLogger
+
+        board = TensorBoardLogger(run_dir)
 
     def record(entry: dict[str, Any]) -> None:
         if not processes.is_main:
             return
         with (run_dir / "metrics.jsonl").open("a") as sink:
             sink.write(json.dumps(entry) + "\n")
+        if board is not None:
+            board.log(entry)
         if log is not None:
             log(entry)
 
@@ -297,8 +311,8 @@ def train(
         if config.reset_prob:
             reset = torch.rand(config.batch_size, generator=generator) < config.reset_prob
             reset = processes.shard(reset).chunk(parts)
-        batch = Batch(*(processes.shard(t).to(device) for t in batch))
-        micro = [Batch(*ts) for ts in zip(*(t.chunk(parts) for t in batch), strict=True)]
+        batch = map_batch(batch, lambda t: processes.shard(t).to(device))
+        micro = chunk_batch(batch, parts)
         if saved_states is not None:
             carried = carry.from_checkpoint(model, saved_states, micro[0].x, parts, processes)
             saved_states = None
@@ -310,7 +324,7 @@ def train(
             if reset is not None and states is not None:
                 states = carry.reset_rows(model, states, reset[i])
             with autocast:
-                logits, states = stepper(part.x, states)
+                logits, states = run_batch(stepper, part, states)
                 result = score(task, part, logits.float())
             share = result.loss * (part.mask.sum() / scored)  # the whole batch's mean, summed
             share.backward()
@@ -335,6 +349,8 @@ def train(
                 entry |= evaluate(wrapped, validation(task), config)
                 if step + 1 == config.steps and config.final_eval:
                     entry |= _whole_split(model, validation(task), config, device)
+                if board is not None:
+                    board.block_states(model, micro[0].x[:1], step + 1)
             wrapped.train()
             state = processes.state_dicts(wrapped, optimizer)
             if streams is not None:
@@ -344,6 +360,8 @@ def train(
                 _save(checkpoint, {**state, "generator": generator.get_state(), "step": step + 1})
             processes.barrier()  # a resumed rank never reads a checkpoint still being written
         record(entry)
+    if board is not None:
+        board.close()
     model.eval()
     return model
 

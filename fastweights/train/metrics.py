@@ -9,12 +9,18 @@
   of each length, where a sequence's length is the position of its last masked token + 1 (the
   input the model had to read); reported when the lengths vary, for length generalisation;
 - ``eval_bits_per_char``: ``eval_loss / ln 2`` for character-level language models (tasks that
-  declare ``char_level = True``): the cross-entropy in bits per predicted character.
+  declare ``char_level = True``): the cross-entropy in bits per predicted character;
+- ``eval_bits_per_token``, ``eval_perplexity``: ``eval_loss / ln 2`` and ``exp(eval_loss)`` for
+  subword and word-level language models (``token_level = True``).
 
 ``text_bits_per_char`` is the exact number for a text: every prediction of the split once, in
 order (``task.windows``), each stream's state carried from window to window, as papers report
 a test set's bits per character (or each window afresh, to tell the two apart); ``whole_split``
 reports both (``bpc_carried``, ``bpc_afresh``), as ``fwp eval --json`` and a run's last record do.
+For a token-level text it reports bits per token and perplexity both ways (``bpt_carried``,
+``ppl_carried``, ``bpt_afresh``, ``ppl_afresh``, over ``tokens``) and, from the split's
+characters, bits per character (``bpc_carried``, ``bpc_afresh``: total bits / characters, which
+compare with a character-level model's).
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from fastweights.tasks import Batch, Task
-from fastweights.train.objective import score
+from fastweights.tasks import Task, map_batch
+from fastweights.train.objective import run_batch, score
 
 
 def sequence_lengths(mask: Tensor) -> Tensor:
@@ -53,8 +59,8 @@ def evaluate(
     by_length: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # length -> [right, all]
     with torch.no_grad():
         for _ in range(batches):
-            batch = Batch(*(t.to(device) for t in task.sample(batch_size, generator)))
-            result = score(task, batch, model(batch.x)[0].float())
+            batch = map_batch(task.sample(batch_size, generator), lambda t: t.to(device))
+            result = score(task, batch, run_batch(model, batch)[0].float())
             loss_sum += result.loss.item() * result.correct.numel()
             correct += int(result.correct.sum())
             total += result.correct.numel()
@@ -81,6 +87,9 @@ def evaluate(
         }
     if getattr(task, "char_level", False):
         metrics["eval_bits_per_char"] = metrics["eval_loss"] / math.log(2)
+    if getattr(task, "token_level", False):
+        metrics["eval_bits_per_token"] = metrics["eval_loss"] / math.log(2)
+        metrics["eval_perplexity"] = math.exp(min(metrics["eval_loss"], 700.0))
     return metrics
 
 
@@ -99,7 +108,7 @@ def text_bits_per_char(
     nats, count, states = 0.0, 0, None
     with torch.no_grad():
         for window in task.windows(batch_size):
-            batch = Batch(*(t.to(device) for t in window))
+            batch = map_batch(window, lambda t: t.to(device))
             logits, states = model(batch.x, states if carry_state else None)
             result = score(task, batch, logits.float())
             nats += result.loss.item() * result.correct.numel()
@@ -118,9 +127,18 @@ def whole_split(
 ) -> dict[str, Any]:
     """``text_bits_per_char`` of the whole split both ways: ``bpc_carried`` (each stream's state
     carried from window to window), ``bpc_afresh`` (every window from a fresh state), and
-    ``bpc_characters`` (the predictions scored, ``batch_size`` streams)."""
+    ``bpc_characters`` (the predictions scored, ``batch_size`` streams); for a token-level task
+    bits per token and perplexity too (see the module docstring)."""
     carried, count = text_bits_per_char(model, task, batch_size=batch_size, device=device)
     afresh, _ = text_bits_per_char(
         model, task, batch_size=batch_size, carry_state=False, device=device
     )
-    return {"bpc_carried": carried, "bpc_afresh": afresh, "bpc_characters": count}
+    if not getattr(task, "token_level", False):
+        return {"bpc_carried": carried, "bpc_afresh": afresh, "bpc_characters": count}
+    per_char = count / task.characters  # tokens per character
+    return {
+        "bpt_carried": carried, "bpt_afresh": afresh, "tokens": count,
+        "ppl_carried": 2.0 ** carried, "ppl_afresh": 2.0 ** afresh,
+        "bpc_carried": carried * per_char, "bpc_afresh": afresh * per_char,
+        "bpc_characters": task.characters,
+    }  # fmt: skip

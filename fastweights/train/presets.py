@@ -19,6 +19,7 @@ _TRAIN = {"steps": 1000, "batch_size": 32, "lr": 3e-3, "warmup_steps": 50, "eval
 _CHARLM = ("char_lm", {"corpus": "vendored", "seq_len": 128})
 _CHARLM_MODEL = {"d_model": 128, "n_layers": 2, "n_heads": 4}
 _CHARLM_TRAIN = {**_TRAIN, "steps": 1000, "warmup_steps": 100, "carry_state": True}
+_BPE = ("token_lm", {"tokenization": "bpe", "max_vocab": 2048, "seq_len": 64})
 
 RUN_PRESETS: dict[str, dict[str, Any]] = {
     # Schlag et al. 2021's editing setting, sum rule (linear Transformer) vs delta rule
@@ -88,6 +89,19 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
             "mixer_options": {"window": 128},
         },
         "train": _CHARLM_TRAIN,
+    },
+    # subword LM (docs/tasks-lm.md): byte-level BPE trained on the text (the vendored one, or
+    # --task.path=FILE_OR_DIR), the published DeltaNet by truncated BPTT (state carried) ...
+    "lm-bpe-deltanet": {
+        "task": _BPE,
+        "model": {**_CHARLM_MODEL, "mixer": "deltanet", "block": "llama"},
+        "train": _CHARLM_TRAIN,
+    },
+    # ... or on packed documents (each window's documents read alone from a fresh state)
+    "lm-bpe-deltanet-packed": {
+        "task": (_BPE[0], {**_BPE[1], "pack": True}),
+        "model": {**_CHARLM_MODEL, "mixer": "deltanet", "block": "llama"},
+        "train": {**_CHARLM_TRAIN, "carry_state": False},
     },
     # 5-way 1-shot sync-label few-shot on the font-rendered glyphs (docs/tasks-fewshot.md):
     # SRWM vs DeltaNet as in Irie et al. 2022; 5 queries per episode for more signal per step

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastweights.models import FWPModel, ModelConfig
 from fastweights.tasks import TASKS, Task
+from fastweights.train.artifacts import resolve_task_fields
 from fastweights.train.loop import CHECKPOINT, TrainConfig, _first_sentence, load_checkpoint
 
 
@@ -28,7 +29,7 @@ def load_run(run: str | Path) -> tuple[Task, FWPModel, TrainConfig]:
         task_fields = dict(config["task"])
         name = task_fields.pop("name")
         task_cls = next(cls for cls in TASKS.values() if getattr(cls, "__name__", "") == name)
-        task = task_cls(**task_fields)
+        task = task_cls(**resolve_task_fields(task_fields, run))
         model_config = ModelConfig(**config["model"])
         train_config = TrainConfig(**config["train"])
     except (KeyError, StopIteration, TypeError, json.JSONDecodeError) as error:

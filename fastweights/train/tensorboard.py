@@ -7,8 +7,10 @@ its key (a nested dict, such as accuracy by length, under ``key/subkey``; text, 
 ``None`` are skipped). ``fast_weights(tag, S, step)`` writes a fast-weight state ``S [H, K, V]``
 (one sequence's; ``[B, H, K, V]``: the first) as one grey image per head of the matrix
 ``W = Sᵀ`` (rows: V, columns: K), each scaled to its own largest magnitude, 0.5 grey is 0.
-``close()`` (or leaving ``with``) flushes and closes the files. ``tensorboard --logdir RUN``
-shows them.
+``block_states(model, x, step)`` runs ``model(x)`` and writes each block's fast weights (the
+first ``[B, H, K, V]`` tensor of its state) that way; the training loop calls it at every
+evaluation (``--train.log=tensorboard``). ``close()`` (or leaving ``with``) flushes and closes
+the files. ``tensorboard --logdir RUN`` shows them.
 """
 
 from __future__ import annotations
@@ -57,6 +59,15 @@ class TensorBoardLogger:
         for head, image in enumerate(images):
             self.writer.add_image(f"{tag}/head{head}", image, step, dataformats="HW")
 
+    def block_states(self, model: torch.nn.Module, x: Tensor, step: int) -> None:
+        """``fast_weights("fast_weights/block{i}", ...)`` of every block's state after ``x``."""
+        with torch.no_grad():
+            _, states = model(x)
+        for i, state in enumerate(states):
+            matrix = _first_matrix(state)
+            if matrix is not None:
+                self.fast_weights(f"fast_weights/block{i}", matrix, step)
+
     def close(self) -> None:
         self.writer.close()
 
@@ -78,3 +89,15 @@ def _scalars(record: dict[str, Any], prefix: str = "") -> list[tuple[str, float]
         elif isinstance(value, Real) and not isinstance(value, bool):
             out.append((tag, float(value)))  # NaN and inf too: a diverged run shows as one
     return out
+
+
+def _first_matrix(state: Any) -> Tensor | None:
+    """The first 4-D floating tensor of a (nested) state: a block's fast weights, or None."""
+    if isinstance(state, Tensor):
+        return state if state.dim() == 4 and state.is_floating_point() else None
+    if isinstance(state, (tuple, list)):
+        for part in state:
+            found = _first_matrix(part)
+            if found is not None:
+                return found
+    return None

@@ -9,8 +9,8 @@ import torch
 
 pytest.importorskip("tokenizers", reason="the tokenizers package (the lm extra) is not installed")
 
-from fastweights.tasks import TASKS
-from fastweights.tasks.token_lm import TokenLM, read_texts
+from fastweights.tasks import TASKS, PackedBatch
+from fastweights.tasks.token_lm import TokenLM, read_texts, split_documents
 from fastweights.tasks.tokenizer import fingerprint
 
 TEXT = "".join(f"line {i}: the fast weights of line {i % 7} are written and read.\n"
@@ -110,3 +110,35 @@ def test_bad_fields_are_clear_errors(tmp_path: Path, text_file: Path) -> None:
     short = TokenLM(path=str(text_file), max_vocab=300, seq_len=10_000, split="test")
     with pytest.raises(ValueError, match="needs at least"):
         short.sample(1, torch.Generator())
+
+
+def test_documents_split_where_the_text_says_and_join_back(tmp_path: Path) -> None:
+    text = "a\nb\n\n\n\nc\n\n\nd\n\n\n\n\ne\n"  # 2 breaks of 3+ empty lines; 2 is none
+    documents = split_documents(text)
+    assert documents == ["a\nb\n\n\n\n", "c\n\n\nd\n\n\n\n\n", "e\n"] and "".join(documents) == text
+    wiki = " = A = \n one \n = = Sub = = \n two \n = B = \n three \n"
+    assert split_documents(wiki, wikitext=True) == [" = A = \n one \n = = Sub = = \n two \n",
+                                                    " = B = \n three \n"]  # fmt: skip
+    assert len(split_documents(read_texts(None)["train"])) > 100  # the vendored text's scenes
+
+
+def test_packed_windows_mark_documents_and_never_target_across_them(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(30):  # each file is a document
+        (folder / f"{i:02}.txt").write_text(f"document {i} says: " + "word " * (i % 5 + 3))
+    task = TokenLM(path=str(folder), max_vocab=300, seq_len=24, pack=True)
+    assert int(task.starts.sum()) > 20 and bool(task.starts[0])
+    batch = task.sample(8, torch.Generator().manual_seed(0))
+    assert isinstance(batch, PackedBatch) and batch.starts.any()
+    plain = TokenLM(path=str(folder), max_vocab=300, seq_len=24).sample(
+        8, torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(batch.x, plain.x)  # the same windows, now with their documents marked
+    # y begins a document exactly where the next position's x starts one: those are not scored
+    assert torch.equal(~batch.mask[:, :-1], batch.starts[:, 1:])
+    assert bool((batch.y[~batch.mask] == 0).all())
+    with pytest.raises(ValueError, match="packed TokenLM starts every document afresh"):
+        task.streams(4)
+    with pytest.raises(ValueError, match="pack must be true or false"):
+        TokenLM(pack="yes")

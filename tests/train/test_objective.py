@@ -8,8 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fastweights.tasks import Batch
+from fastweights.models import FWPModel, ModelConfig
+from fastweights.tasks import Batch, PackedBatch
 from fastweights.train import score
+from fastweights.train.objective import run_batch
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,28 @@ def test_float_targets_need_a_target_kind() -> None:
         score(
             _Task(), Batch(torch.zeros(1, 3, 1), torch.zeros(1, 3, 3), MASK), torch.zeros(1, 3, 3)
         )
+
+
+@pytest.mark.parametrize(
+    "mixer", ["deltanet", "gated_deltanet", "transformer", "delta_rnn", "lstm"]
+)
+def test_run_batch_reads_every_packed_document_alone(mixer: str) -> None:
+    """A ``PackedBatch``'s logits are those of each of its pieces run alone from a fresh state:
+    no document reads another, nor the row before it."""
+    torch.manual_seed(0)
+    model = FWPModel(ModelConfig(mixer=mixer, vocab_size=20, d_model=16, n_layers=2, n_heads=2))
+    x = torch.randint(0, 20, (2, 9))
+    starts = torch.zeros(2, 9, dtype=torch.bool)
+    starts[0, 4] = starts[1, 3] = starts[1, 7] = True  # row 0: 4 + 5 tokens, row 1: 3 + 4 + 2
+    batch = PackedBatch(x, x, torch.ones_like(starts), starts)
+    with torch.no_grad():
+        logits, states = run_batch(model, batch)
+        for row, pieces in ((0, [(0, 4), (4, 9)]), (1, [(0, 3), (3, 7), (7, 9)])):
+            for a, b in pieces:
+                alone = model(x[row : row + 1, a:b])[0][0]
+                torch.testing.assert_close(logits[row, a:b], alone, atol=1e-5, rtol=1e-5)
+    assert logits.shape == (2, 9, 20) and states is None
+    with pytest.raises(ValueError, match="cannot carry states"):
+        run_batch(model, batch, states=[None, None])
+    plain = Batch(x, x, torch.ones_like(starts))
+    torch.testing.assert_close(run_batch(model, plain)[0], model(x)[0])
