@@ -125,8 +125,9 @@ def _check_layer(layer: LayerRecording, cell: str) -> None:
 
 
 def srnet_introspection(
-    layer: LayerRecording, *, micro_steps: int = 2, tau: float = 0.5, initial: Any = None
-) -> Introspection:
+    layer: LayerRecording, *, micro_steps: int = 2, tau: float = 0.5, initial: Any = None,
+    writes: bool = True,
+) -> Introspection:  # fmt: skip
     """The 1993 net's integral of a recorded ``srnet1993`` layer, per kept head ``[H', R, N]``.
 
     The micro-steps between the recorded tokens are replayed with the cell's step (one
@@ -134,13 +135,13 @@ def srnet_introspection(
     binary addresses as the layer's); a replay that does not reproduce the recorded states
     raises ``ValueError``. ``initial``: the state before the first token (``W, h, val`` as
     ``[H', ...]``, e.g. the layer's ``fresh_state``); without it the integral starts after the
-    first recorded token."""
+    first recorded token. ``writes=False``: a layer built without writes (the ablation)."""
     _check_layer(layer, "srnet1993")
     st, x = layer.state, layer.inputs
     layout = srnet_layout({"W": torch.from_numpy(st["W"])}, x["obs"].shape[-1],
                           x["eval"].shape[-1], layer.output.shape[-1])  # fmt: skip
     params = layout.params(tau, dtype=torch.float64)
-    step = srnet1993.make_step(layout, 1)
+    step = srnet1993.make_step(layout, 1, writes)
     f64 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
     if initial is None:
         state, first = srnet1993.State(f64(st["W"][0]), f64(st["h"][0]), f64(st["val"][0])), 1

@@ -9,7 +9,8 @@ a picture is drawn; the graph view also needs networkx, the ``graph`` extra):
 - ``graph_view``: the fast net as a graph, rewiring highlighted (``plots_graph``);
 - ``attention_matrices``: equivalent vs softmax attention (``plots_attention``);
 - ``srwm_submatrices``, ``srwm_updates``, ``srnet_reads_writes``: the self-referential cells
-  (``plots_cells``);
+  (``plots_cells``); the 1993 net per micro-step: ``srnet_microstep_maps``, ``srnet_machinery``,
+  ``srnet_traffic``, ``srnet_integral_map`` (``plots_srnet``);
 - ``weights_gif`` (``fastweights.analysis.animation``): W_t as an animated GIF.
 
 ``PICTURES`` names each picture with a title, a caption (what you see, what it means) and the
@@ -35,6 +36,12 @@ from fastweights.analysis.plots_cells import (
 )
 from fastweights.analysis.plots_graph import graph_view
 from fastweights.analysis.plots_series import beta_strip, measure_series, traffic_heatmap
+from fastweights.analysis.plots_srnet import (
+    srnet_integral_map,
+    srnet_machinery,
+    srnet_microstep_maps,
+    srnet_traffic,
+)
 from fastweights.analysis.plots_weights import filmstrip, weight_heatmaps
 from fastweights.analysis.recording import LayerRecording, Recording
 from fastweights.analysis.traffic import CELL_QUERIES, READS_BEFORE_WRITE
@@ -54,6 +61,11 @@ class Picture:
 
 def _has_weights(layer: LayerRecording) -> bool:
     return layer.weights is not None
+
+
+def _srnet_micro(layer: LayerRecording) -> bool:
+    """A 1993 layer recorded at every step (its micro-steps are replayed between them)."""
+    return layer.meta.get("cell") == "srnet1993" and consecutive(layer) and len(layer.steps) > 1
 
 
 def _has_traffic(layer: LayerRecording) -> bool:
@@ -158,6 +170,45 @@ PICTURES: dict[str, Picture] = {
         lambda layer: layer.meta.get("cell") == "srnet1993",
         lambda rec, i, _: srnet_reads_writes(rec, layer=i),
     ),
+    "srnet_microsteps": Picture(
+        "The 1993 net per micro-step: what it reads and what it writes",
+        "Each column is one micro-step (the last ones of the input; t the token, s the "
+        "micro-step within it). Top: the analysis address as a heat-map over the weight matrix, "
+        "g(‖ana − adr(w_ij)‖²): the connections whose weights it reads back (val, above). "
+        "Bottom: the write, △ · g(‖mod − adr(w_ij)‖²): the connections it changes and by how "
+        "much. Rows are the units a weight leads to (hidden, output, ana, mod, △), columns the "
+        "units it comes from; thin lines separate the groups.",
+        _srnet_micro,
+        lambda rec, i, _: srnet_microstep_maps(rec, layer=i),
+    ),
+    "srnet_machinery": Picture(
+        "The 1993 net changes its own analysis and modification machinery",
+        "The rows of W for the ana, mod and △ units are the weights into the very units that "
+        "decide what the net reads and writes next. Left: per micro-step, how much the write "
+        "landed in each group of rows (solid: the machinery; dotted: hidden and output). "
+        "Right: the whole change of W over the input, rows grouped.",
+        _srnet_micro,
+        lambda rec, i, _: srnet_machinery(rec, layer=i),
+    ),
+    "srnet_traffic": Picture(
+        "Nodal traffic through the 1993 net, per micro-step",
+        "Σ_j |w_ij z_j|: how much signal flows into each computed unit (top) and out of each "
+        "unit (bottom) at every micro-step, with z all units as the step reads them (obs, eval, "
+        "val, bias and the computed units). Bright eval rows: the feedback being used; bright "
+        "val rows: what it read of itself steering the next micro-step.",
+        _srnet_micro,
+        lambda rec, i, _: srnet_traffic(rec, layer=i),
+    ),
+    "srnet_integral": Picture(
+        "The analysis integral: what the 1993 net knows of its own weights",
+        "For every connection, a_ij is the net's latest reading attributed to it (each read "
+        "moves the readings of the connections it points at towards val); the integral "
+        "I = Σ_s (w(s) − a(s)) sums the drift the net has not read back (left), and w − a at "
+        "the end (right). Zero: the net knows that weight; large: it changed the weight and "
+        "never looked.",
+        _srnet_micro,
+        lambda rec, i, _: srnet_integral_map(rec, layer=i),
+    ),
 }
 
 
@@ -185,7 +236,11 @@ __all__ = [
     "measure_series",
     "pictures_for",
     "png_bytes",
+    "srnet_integral_map",
+    "srnet_machinery",
+    "srnet_microstep_maps",
     "srnet_reads_writes",
+    "srnet_traffic",
     "srwm_submatrices",
     "srwm_updates",
     "traffic_heatmap",

@@ -310,3 +310,47 @@ def test_the_browser_check_catches_requests_and_errors(tmp_path: Path) -> None:
     outside, errors = problems(events, bad)
     assert outside == ["http://fastweights.invalid/x.png"]
     assert any("boom" in e for e in errors) and summary["decoded"] == 0
+
+
+SRNET_PICTURES = ("srnet_reads_writes", "srnet_microsteps", "srnet_machinery", "srnet_traffic",
+                  "srnet_integral")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def srnet_report(tmp_path_factory) -> Path:
+    """A 1993 net fed feedback on its eval units (the meta-learning setting), every picture."""
+    from fastweights.tasks import MetaAssociation
+
+    task = MetaAssociation(n_items=3, n_labels=3, length=6)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        config = ModelConfig(mixer="srnet1993", d_model=8, n_heads=2, n_layers=1, mlp_ratio=0,
+                             d_input=task.d_input, n_out=task.n_out,
+                             feedback=task.feedback_dims)  # fmt: skip
+        model = FWPModel(config).eval()
+    x = task.sample(1, torch.Generator().manual_seed(0)).x
+    folder = tmp_path_factory.mktemp("srnet")
+    return write_report(record(model, x, task=task), folder / "srnet.html", gif=False)
+
+
+@pytest.mark.slow  # every picture of a 1993 net, and a browser
+def test_the_1993_net_report_shows_it_from_inside_in_a_browser(
+    srnet_report: Path, tmp_path: Path
+) -> None:
+    text = srnet_report.read_text(encoding="utf-8")
+    for name in SRNET_PICTURES:
+        assert f'id="layer-0-{name}"' in text
+    events, summary, _ = load_page(srnet_report, tmp_path / "profile")
+    outside, errors = problems(events, srnet_report)
+    assert outside == [] and errors == []
+    assert summary["images"] == summary["decoded"] == summary["figures"] >= len(SRNET_PICTURES)
+
+
+def test_the_1993_net_pictures_need_every_step() -> None:
+    from fastweights.analysis.plots import pictures_for
+
+    x = torch.randint(0, 5, (1, 5), generator=torch.Generator().manual_seed(1))
+    every = record(_model("srnet1993"), x).layers[0]
+    sparse = record(_model("srnet1993"), x, every=2).layers[0]
+    assert set(SRNET_PICTURES) <= set(pictures_for(every))
+    assert not {"srnet_microsteps", "srnet_integral"} & set(pictures_for(sparse))
