@@ -115,6 +115,14 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
         "model": {**_SMALL, "mixer": "delta"},
         "train": _TRAIN,
     },
+    # the 1993 self-referential net learning to learn (docs/historical.md): a new item -> label
+    # map per episode, each label revealed one step later on its eval units (feedback = the
+    # task's feedback_dims, n_labels); the efficacy experiment `meta`'s reference arm
+    "meta-srnet1993": {
+        "task": ("meta_association", {"n_items": 4, "n_labels": 4, "length": 24}),
+        "model": {"mixer": "srnet1993", "d_model": 16, "n_layers": 1, "n_heads": 2, "feedback": 4},
+        "train": {**_TRAIN, "steps": 800, "lr": 1e-2, "warmup_steps": 80, "eval_every": 200},
+    },
 }
 
 
