@@ -13,6 +13,7 @@ from torch import nn
 
 from fastweights.nn.baselines import LSTMMixer, SoftmaxAttention
 from fastweights.nn.cell_layer import CellLayer, CellProjection
+from fastweights.nn.delta_product import DeltaProductNet
 from fastweights.nn.deltanet import DeltaNet, GatedDeltaNet
 from fastweights.nn.fast_weight_layer import FastWeightLayer, RuleProjection
 from fastweights.nn.linear_transformer import LinearTransformer
@@ -26,6 +27,7 @@ MIXERS: dict[str, Callable[..., nn.Module]] = {
     "deltanet": DeltaNet,
     "gated_deltanet": GatedDeltaNet,
     "linear_transformer": LinearTransformer,
+    "deltaproduct": DeltaProductNet,  # n_h = 2 Householder steps per token (arXiv:2502.10297)
     # the minimal layers: every rule with its own layer defaults (``LearningRule.layer``)
     **{name: partial(FastWeightLayer, rule=name) for name in RULES},
     # the minimal delta layer with DeltaNet's short convolution of 4 (arXiv:2406.06484)
@@ -43,6 +45,7 @@ __all__ = [
     "CellLayer",
     "CellProjection",
     "DeltaNet",
+    "DeltaProductNet",
     "FastWeightLayer",
     "FastWeightState",
     "GatedDeltaNet",
