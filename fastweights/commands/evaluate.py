@@ -13,7 +13,7 @@ window afresh.
 sampled batches' ``eval_*`` metrics and, for a text, ``bpc_carried``, ``bpc_afresh``,
 ``bpc_characters`` and ``streams`` (``metrics.whole_split``); for a subword or word-level text
 also ``bpt_carried``, ``bpt_afresh`` (bits per token), ``ppl_carried``, ``ppl_afresh``
-(perplexity) and ``tokens``.
+(perplexity) and ``bpt_tokens``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if "bpt_carried" in result:
         for kind, how in (("carried", "carrying their state"), ("afresh", "each window afresh")):
             print(f"bits per token {result['bpt_' + kind]:.4f}, perplexity "
-                  f"{result['ppl_' + kind]:.2f} (the whole {split} text, {result['tokens']:,} "
+                  f"{result['ppl_' + kind]:.2f} (the whole {split} text, {result['bpt_tokens']:,} "
                   f"tokens, {streams} streams {how})")  # fmt: skip
     if "bpc_carried" in result:
         for key, how in (

@@ -37,6 +37,8 @@ class Progress:
             )
             if "eval_bits_per_char" in entry:
                 line += f"  bits/char {entry['eval_bits_per_char']:.3f}"
+            if "eval_perplexity" in entry:
+                line += f"  perplexity {entry['eval_perplexity']:.1f}"
             line += f"  {speed}  {elapsed:.0f} s"
             clear = "\r\033[K" if self.interactive else ""
             print(clear + line, file=self.stream, flush=True)

@@ -18,7 +18,7 @@ order (``task.windows``), each stream's state carried from window to window, as 
 a test set's bits per character (or each window afresh, to tell the two apart); ``whole_split``
 reports both (``bpc_carried``, ``bpc_afresh``), as ``fwp eval --json`` and a run's last record do.
 For a token-level text it reports bits per token and perplexity both ways (``bpt_carried``,
-``ppl_carried``, ``bpt_afresh``, ``ppl_afresh``, over ``tokens``) and, from the split's
+``ppl_carried``, ``bpt_afresh``, ``ppl_afresh``, over ``bpt_tokens``) and, from the split's
 characters, bits per character (``bpc_carried``, ``bpc_afresh``: total bits / characters, which
 compare with a character-level model's).
 """
@@ -137,7 +137,7 @@ def whole_split(
         return {"bpc_carried": carried, "bpc_afresh": afresh, "bpc_characters": count}
     per_char = count / task.characters  # tokens per character
     return {
-        "bpt_carried": carried, "bpt_afresh": afresh, "tokens": count,
+        "bpt_carried": carried, "bpt_afresh": afresh, "bpt_tokens": count,
         "ppl_carried": 2.0 ** carried, "ppl_afresh": 2.0 ** afresh,
         "bpc_carried": carried * per_char, "bpc_afresh": afresh * per_char,
         "bpc_characters": task.characters,

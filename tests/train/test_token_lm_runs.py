@@ -38,6 +38,7 @@ def test_a_packed_run_keeps_its_tokenizer_and_reports_tokens(
     assert len(task_config["tokenizer_sha256"]) == 64 and (run / "tokenizer.json").is_file()
     last = [json.loads(line) for line in (run / "metrics.jsonl").open()][-1]
     assert {"eval_bits_per_token", "eval_perplexity", "bpt_carried", "ppl_afresh"} <= last.keys()
+    assert last["tokens"] == 4 * 16 and last["bpt_tokens"] > 100  # this step's; the split's
     moved = tmp_path / "moved"
     shutil.move(run, moved)  # the run is whole: its tokenizer travels with it
     task, _, _ = load_run(moved)
@@ -48,7 +49,7 @@ def test_a_packed_run_keeps_its_tokenizer_and_reports_tokens(
     for kind in ("carried", "afresh"):
         assert 0 < result[f"bpt_{kind}"] < 12 and result[f"ppl_{kind}"] > 1
         assert result[f"bpc_{kind}"] == pytest.approx(
-            result[f"bpt_{kind}"] * result["tokens"] / result["bpc_characters"]
+            result[f"bpt_{kind}"] * result["bpt_tokens"] / result["bpc_characters"]
         )
 
 
