@@ -2,7 +2,8 @@
 
 - An experiment without a sweep: one panel (row) per reported split (test, and length generalisation
   where the task has it); per setting a group of bars, one per arm, at the mean over seeds with
-  the 95 % interval as error bar and each seed as a dot.
+  the 95 % interval as error bar and each seed as a dot (an episodic task's early-episode error
+  as a dashed outline behind each bar).
 - A capacity sweep: the test metric against the swept field per arm (mean line, seed dots, the
   success threshold dashed), and the capacities per arm beside it.
 """
@@ -36,6 +37,10 @@ def _bars(ax: Any, rows: Sequence[Record], split: str, metric: str) -> None:
                 continue
             x = i - 0.4 + width * (j + 0.5)
             summary = row["summary"][split]
+            early = row["summary"].get("test_early") if split == "test" else None
+            if early:  # an episodic task: the early-episode error as an outline behind
+                ax.bar(x, early["mean"], width, fill=False, edgecolor=f"C{j}", linestyle="--",
+                       label="early episode (outline)" if i == 0 and j == 0 else None)  # fmt: skip
             low, high = _error(summary)
             ax.bar(x, summary["mean"], width, color=f"C{j}", label=arm if i == 0 else None,
                    yerr=[[low], [high]], capsize=2)  # fmt: skip
