@@ -17,6 +17,7 @@ from fastweights.nn.delta_product import DeltaProductNet
 from fastweights.nn.deltanet import DeltaNet, GatedDeltaNet
 from fastweights.nn.fast_weight_layer import FastWeightLayer, RuleProjection
 from fastweights.nn.linear_transformer import LinearTransformer
+from fastweights.nn.longhorn import LonghornLayer
 from fastweights.nn.rule_layer import FastWeightState, RuleInputs, RuleLayer
 from fastweights.nn.short_conv import ShortConvolution
 from fastweights.nn.transformer import RotaryAttention
@@ -28,6 +29,7 @@ MIXERS: dict[str, Callable[..., nn.Module]] = {
     "gated_deltanet": GatedDeltaNet,
     "linear_transformer": LinearTransformer,
     "deltaproduct": DeltaProductNet,  # n_h = 2 Householder steps per token (arXiv:2502.10297)
+    "longhorn_block": LonghornLayer,  # Mamba-style block over the longhorn rule (arXiv:2407.14207)
     # the minimal layers: every rule with its own layer defaults (``LearningRule.layer``)
     **{name: partial(FastWeightLayer, rule=name) for name in RULES},
     # the minimal delta layer with DeltaNet's short convolution of 4 (arXiv:2406.06484)
@@ -51,6 +53,7 @@ __all__ = [
     "GatedDeltaNet",
     "LSTMMixer",
     "LinearTransformer",
+    "LonghornLayer",
     "RotaryAttention",
     "RuleInputs",
     "RuleLayer",

@@ -8,12 +8,28 @@ from fastweights.ops.rule import LearningRule
 from fastweights.ops.rules.delta import delta_rule
 from fastweights.ops.rules.delta_product import delta_product_rule
 from fastweights.ops.rules.gated_delta import gated_delta_rule
+from fastweights.ops.rules.longhorn import longhorn_rule
 from fastweights.ops.rules.oja import oja_rule
 from fastweights.ops.rules.sum import sum_rule
 
 RULES: dict[str, LearningRule] = {
     rule.name: rule
-    for rule in (sum_rule, delta_rule, gated_delta_rule, oja_rule, delta_product_rule)
+    for rule in (
+        sum_rule,
+        delta_rule,
+        gated_delta_rule,
+        oja_rule,
+        delta_product_rule,
+        longhorn_rule,
+    )
 }
 
-__all__ = ["RULES", "delta_product_rule", "delta_rule", "gated_delta_rule", "oja_rule", "sum_rule"]
+__all__ = [
+    "RULES",
+    "delta_product_rule",
+    "delta_rule",
+    "gated_delta_rule",
+    "longhorn_rule",
+    "oja_rule",
+    "sum_rule",
+]
