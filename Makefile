@@ -7,12 +7,15 @@ TORCH_VERSION ?= 2.13.0
 TORCH_SPEC ?= torch==$(TORCH_VERSION)
 EXTRAS ?= dev,plots,graph,triton,lm,fla,peers,hf,lmeval,tensorboard
 LEAN_VENV ?= .venv-lean
+# the oldest transformers of the hf extra's tested range (>=4.50,<6); make test covers the newest
+HF_OLDEST ?= transformers==4.50.3
+HF_OLDEST_VENV ?= .venv-hf-oldest
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fastweights-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo bench bench-quick test test-fast test-lean lint format clean docs-images
+.PHONY: help install demo bench bench-quick test test-fast test-lean test-hf-oldest lint format clean docs-images
 
 help:
 	@echo "make demo       the main job: fwp demo (sum rule vs delta rule, about a minute)"
@@ -21,6 +24,7 @@ help:
 	@echo "make test       whole test suite, slow tests included"
 	@echo "make test-fast  test suite without tests marked slow"
 	@echo "make test-lean  the fast suite on a lean install ($(LEAN_VENV): no optional extras)"
+	@echo "make test-hf-oldest the Hugging Face tests on the oldest transformers of the range"
 	@echo "make lint       ruff check + ruff format --check"
 	@echo "make docs-images the pictures of docs/inspect.md from real runs (a few minutes)"
 	@echo "make format     ruff format + ruff check --fix"
@@ -66,6 +70,15 @@ test-lean:
 	$(LEAN_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider --ignore=$(KERNEL_TESTS)
 	$(LEAN_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider $(KERNEL_TESTS)
 
+# The hf extra's range holds transformers 4.5x and 5.x: its tests again on the oldest release.
+# The pin goes in the same pip call as the extras, so that their other requirements (datasets,
+# huggingface-hub) are resolved to releases that work with it.
+test-hf-oldest:
+	test -x $(HF_OLDEST_VENV)/bin/python || $(PYTHON) -m venv $(HF_OLDEST_VENV)
+	$(HF_OLDEST_VENV)/bin/python -m pip install '$(TORCH_SPEC)'
+	$(HF_OLDEST_VENV)/bin/python -m pip install -e '.[dev,hf,lm,lmeval]' '$(HF_OLDEST)'
+	$(HF_OLDEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/hf
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -75,5 +88,5 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .venv-lean
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .venv-lean .venv-hf-oldest
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

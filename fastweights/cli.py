@@ -50,7 +50,7 @@ GROUPS: dict[tuple[str, ...], str] = {
     ("bench",): "benchmarks of speed and efficacy",
 }
 
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, KeyError, FloatingPointError)
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, KeyError, FloatingPointError, ImportError)
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ search).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -28,6 +29,9 @@ from transformers.cache_utils import Cache
 from fastweights.models.generation import state_bytes
 from fastweights.models.packing import PerDocument, batch_dim, document_states, tree_map
 
+# transformers 5.x builds a Cache from its layers; 4.5x's Cache takes no arguments
+_LAYERED = "layers" in inspect.signature(Cache.__init__).parameters
+
 
 class FWPCache(Cache):
     """The per-block states of an ``FWPModel`` (``states``, None before the first call) and the
@@ -36,7 +40,7 @@ class FWPCache(Cache):
     is_compileable = False
 
     def __init__(self) -> None:
-        super().__init__(layers=[])
+        super().__init__(**({"layers": []} if _LAYERED else {}))
         self.states: list[Any] | None = None
         self.dims: list[int] = []  # each block's batch dim
         self.seen = 0

@@ -12,6 +12,7 @@ import torch
 pytest.importorskip("transformers", reason="transformers not installed (the hf extra)")
 pytest.importorskip("safetensors", reason="safetensors not installed (the hf extra)")
 
+import transformers
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from fastweights.hf import FWPCache, FWPConfig, FWPForCausalLM
@@ -19,6 +20,8 @@ from fastweights.nn import MIXERS
 
 GROWING = {"softmax", "transformer"}  # key/value caches; every other mixer's state is fixed
 VOCAB = 23
+# from_pretrained's dtype argument: torch_dtype up to transformers 4.5x, dtype in 5.x
+DTYPE = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
 
 
 def tiny(mixer: str, **kwargs: object) -> FWPForCausalLM:
@@ -44,7 +47,7 @@ def test_auto_round_trip_is_equal(mixer: str, tmp_path: Path) -> None:
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file()
     assert isinstance(AutoConfig.from_pretrained(tmp_path), FWPConfig)
-    loaded = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float64).eval()
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path, **{DTYPE: torch.float64}).eval()
     assert type(loaded) is FWPForCausalLM
     ours, theirs = model.state_dict(), loaded.state_dict()
     assert ours.keys() == theirs.keys()
