@@ -10,6 +10,8 @@
 - ``fastweights.analysis.graph``: the fast net as a graph and its rewiring (``graph`` extra).
 - ``fastweights.analysis.attribution``: gradients to inputs and to fast weights; the equivalent
   attention matrix of a linear FWP.
+- ``fastweights.analysis.dual``: the dual form of an SGD-trained ``nn.Linear`` (``record_dual``,
+  ``spotlight``): its output as attention over the training patterns.
 - ``fastweights.analysis.plots``: the pictures (``plots`` extra); ``weights_gif`` the animation;
   ``write_report``/``render_report`` the self-contained HTML report (``fwp inspect``).
 
@@ -33,6 +35,8 @@ _LAZY = {
     "draw": "fastweights.analysis.plots",
     "srnet_introspection": "fastweights.analysis.introspection",
     "srwm_introspection": "fastweights.analysis.introspection",
+    "record_dual": "fastweights.analysis.dual",
+    "spotlight": "fastweights.analysis.dual",
 }
 
 
