@@ -133,3 +133,28 @@ def test_bad_names_and_unexplained_gradients_are_errors() -> None:
         with pytest.raises(RuntimeError, match="do not explain"):
             optimizer.step()
     assert recorder.memory().keys.shape[0] == 0
+
+
+def test_spotlight_figure_draws_the_top_examples_and_class_sums() -> None:
+    pytest.importorskip("matplotlib", reason="needs matplotlib: pip install fastweights[plots]")
+    from fastweights.analysis.plots_dual import dual_spotlight
+
+    model = _mlp()
+    (memory,) = _train(model, ["2"])
+    ids = memory.row + 8 * (memory.step % 3)
+    hidden = torch.tanh(model[0](_data(2, seed=5)[0])).detach()
+    unit = model[2](hidden).argmax(1)
+    train_labels = _data()[1].numpy()
+    images = torch.rand(24, 1, 5, generator=torch.Generator().manual_seed(0)).numpy()
+    figure = dual_spotlight(
+        memory, hidden, images[:2], images, train_labels, ids, unit, k=3, title="t"
+    )
+    axes = figure.get_axes()
+    assert len(axes) == 2 * (1 + 3 + 1)
+    bars = axes[4].patches  # the first row's W0 bar and one bar per training class
+    heights = [bar.get_height() for bar in bars]
+    output = model[2](hidden).detach()
+    assert len(heights) == 1 + len(set(train_labels.tolist()))
+    assert abs(sum(heights) - float(output[0, unit[0]])) < 1e-9  # W_0 x + every class = output
+    with pytest.raises(ValueError, match="expected 2 test images"):
+        dual_spotlight(memory, hidden, images[:1], images, train_labels, ids, unit)
