@@ -71,30 +71,44 @@ def _randn(shape: tuple[int, ...], gen: torch.Generator, dtype: torch.dtype) -> 
 def _gate(
     name: str, shape: tuple[int, ...], gen: torch.Generator, dtype: torch.dtype
 ) -> torch.Tensor:
-    """A random gate input by name; only the log-decay "g" is known."""
+    """A random gate input by name: the log-decay "g", Titans' log-momentum "eta"."""
     if name == "g":
         return F.logsigmoid(_randn(shape, gen, dtype) + 4)
-    raise ValueError(f"no benchmark input for gate {name!r}; known gates: ('g',)")
+    if name == "eta":  # η = σ(randn) around 0.5
+        return F.logsigmoid(_randn(shape, gen, dtype))
+    raise ValueError(f"no benchmark input for gate {name!r}; known gates: ('g', 'eta')")
+
+
+# rules timed with several steps per token (k, v, beta with an n_h axis): DeltaProduct's n_h
+STEPS_PER_TOKEN = {"delta_product": 2}
+# rules whose final state is wider than [B, H, K, V]: Titans' memory | momentum [B, H, K, 2V]
+STATE_WIDTH = {"titans": 2}
 
 
 def rule_inputs(
     gates: tuple[str, ...], B: int, T: int, H: int, K: int, V: int, gen: torch.Generator,
-    dtype: torch.dtype,
+    dtype: torch.dtype, steps: int = 1, state_width: int = 1,
 ) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
     """A rule's inputs (q, k, v, beta, initial_state and the named gates) and the upstream grads
     of (o, final state), drawn from `gen` in that order; the state is float32 (float64 for
-    float64 inputs), the rules' contract."""
+    float64 inputs), the rules' contract. `steps` > 1: k, v, beta carry that many steps per
+    token (`[B, T, H, steps, D]`, beta `[B, T, H, steps]`); `state_width` > 1: the final state
+    (and so its upstream grad) is `[B, H, K, state_width·V]`."""
     state_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    n = (steps,) if steps > 1 else ()
     inputs = {
         "q": F.normalize(_randn((B, T, H, K), gen, dtype), dim=-1),
-        "k": F.normalize(_randn((B, T, H, K), gen, dtype), dim=-1),
-        "v": _randn((B, T, H, V), gen, dtype),
-        "beta": torch.sigmoid(_randn((B, T, H), gen, dtype)),
+        "k": F.normalize(_randn((B, T, H, *n, K), gen, dtype), dim=-1),
+        "v": _randn((B, T, H, *n, V), gen, dtype),
+        "beta": torch.sigmoid(_randn((B, T, H, *n), gen, dtype)),
         "initial_state": 0.1 * _randn((B, H, K, V), gen, state_dtype),
     }
     for name in gates:
         inputs[name] = _gate(name, (B, T, H), gen, dtype)
-    upstream = (_randn((B, T, H, V), gen, dtype), _randn((B, H, K, V), gen, state_dtype))
+    upstream = (
+        _randn((B, T, H, V), gen, dtype),
+        _randn((B, H, K, state_width * V), gen, state_dtype),
+    )
     return inputs, upstream
 
 
@@ -149,7 +163,11 @@ def build_call(
     else:
         if rule is None:
             raise ValueError(f"rule {case.rule!r} needs its rule object")
-        tensors, upstream = rule_inputs(getattr(rule, "gates", ()), B, T, H, K, V, gen, dtype)
+        steps = STEPS_PER_TOKEN.get(case.rule, 1)
+        tensors, upstream = rule_inputs(
+            getattr(rule, "gates", ()), B, T, H, K, V, gen, dtype, steps=steps,
+            state_width=STATE_WIDTH.get(case.rule, 1),
+        )  # fmt: skip
         leaves = _leaves(tensors, grad)
 
         def forward() -> tuple[torch.Tensor, ...]:

@@ -20,6 +20,7 @@ from fastweights.nn.linear_transformer import LinearTransformer
 from fastweights.nn.longhorn import LonghornLayer
 from fastweights.nn.rule_layer import FastWeightState, RuleInputs, RuleLayer
 from fastweights.nn.short_conv import ShortConvolution
+from fastweights.nn.titans import TitansMemory
 from fastweights.nn.transformer import RotaryAttention
 from fastweights.ops import CELLS, RULES
 
@@ -30,6 +31,7 @@ MIXERS: dict[str, Callable[..., nn.Module]] = {
     "linear_transformer": LinearTransformer,
     "deltaproduct": DeltaProductNet,  # n_h = 2 Householder steps per token (arXiv:2502.10297)
     "longhorn_block": LonghornLayer,  # Mamba-style block over the longhorn rule (arXiv:2407.14207)
+    "titans_memory": TitansMemory,  # linear memory, GD with momentum and decay (arXiv:2501.00663)
     # the minimal layers: every rule with its own layer defaults (``LearningRule.layer``)
     **{name: partial(FastWeightLayer, rule=name) for name in RULES},
     # the minimal delta layer with DeltaNet's short convolution of 4 (arXiv:2406.06484)
@@ -60,4 +62,5 @@ __all__ = [
     "RuleProjection",
     "ShortConvolution",
     "SoftmaxAttention",
+    "TitansMemory",
 ]

@@ -11,6 +11,7 @@ from fastweights.ops.rules.gated_delta import gated_delta_rule
 from fastweights.ops.rules.longhorn import longhorn_rule
 from fastweights.ops.rules.oja import oja_rule
 from fastweights.ops.rules.sum import sum_rule
+from fastweights.ops.rules.titans import titans_rule
 
 RULES: dict[str, LearningRule] = {
     rule.name: rule
@@ -21,6 +22,7 @@ RULES: dict[str, LearningRule] = {
         oja_rule,
         delta_product_rule,
         longhorn_rule,
+        titans_rule,
     )
 }
 
@@ -32,4 +34,5 @@ __all__ = [
     "longhorn_rule",
     "oja_rule",
     "sum_rule",
+    "titans_rule",
 ]
