@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
 TORCH_SPEC ?= torch==$(TORCH_VERSION)
-EXTRAS ?= dev,plots,graph,triton,lm,fla,peers,hf,lmeval,tensorboard
+EXTRAS ?= dev,plots,graph,triton,lm,fla,peers,hf,lmeval,tensorboard,ode
 LEAN_VENV ?= .venv-lean
 # the oldest transformers of the hf extra's tested range (>=4.50,<6); make test covers the newest
 HF_OLDEST ?= transformers==4.50.3
