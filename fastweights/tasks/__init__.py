@@ -18,6 +18,7 @@ from fastweights.tasks.code_execution import CodeExecution
 from fastweights.tasks.copy import Copy, Reverse
 from fastweights.tasks.fewshot import FewShot
 from fastweights.tasks.formal import FormalLanguage
+from fastweights.tasks.irregular_series import IrregularSpirals
 from fastweights.tasks.listops import ListOps
 from fastweights.tasks.meta_learning import MetaAssociation, MetaRegression
 from fastweights.tasks.mqar import MQAR
@@ -37,6 +38,7 @@ TASKS: dict[str, Callable[..., Task]] = {
     "token_lm": TokenLM,
     "meta_regression": MetaRegression,
     "meta_association": MetaAssociation,
+    "irregular_spirals": IrregularSpirals,
 }
 
 __all__ = [
