@@ -45,6 +45,7 @@ class TensorBoardLogger:
         for tag, value in _scalars(record):
             if tag != "step":
                 self.writer.add_scalar(tag, value, step)
+        self.writer.flush()  # on disk at once: a run that stops with an error loses nothing
 
     def fast_weights(self, tag: str, state: Tensor, step: int) -> None:
         """One image per head of ``W = Sᵀ`` of ``state [H, K, V]`` (or ``[B, H, K, V]``)."""
