@@ -22,6 +22,7 @@ from fastweights.nn.rule_layer import FastWeightState, RuleInputs, RuleLayer
 from fastweights.nn.short_conv import ShortConvolution
 from fastweights.nn.titans import TitansMemory
 from fastweights.nn.transformer import RotaryAttention
+from fastweights.nn.ttt_linear import TTTLinear
 from fastweights.ops import CELLS, RULES
 
 MIXERS: dict[str, Callable[..., nn.Module]] = {
@@ -32,6 +33,7 @@ MIXERS: dict[str, Callable[..., nn.Module]] = {
     "deltaproduct": DeltaProductNet,  # n_h = 2 Householder steps per token (arXiv:2502.10297)
     "longhorn_block": LonghornLayer,  # Mamba-style block over the longhorn rule (arXiv:2407.14207)
     "titans_memory": TitansMemory,  # linear memory, GD with momentum and decay (arXiv:2501.00663)
+    "ttt_linear_layer": TTTLinear,  # f(x) = x + LN(Wx) trained per token (arXiv:2407.04620)
     # the minimal layers: every rule with its own layer defaults (``LearningRule.layer``)
     **{name: partial(FastWeightLayer, rule=name) for name in RULES},
     # the minimal delta layer with DeltaNet's short convolution of 4 (arXiv:2406.06484)
@@ -62,5 +64,6 @@ __all__ = [
     "RuleProjection",
     "ShortConvolution",
     "SoftmaxAttention",
+    "TTTLinear",
     "TitansMemory",
 ]

@@ -12,6 +12,7 @@ from fastweights.ops.rules.longhorn import longhorn_rule
 from fastweights.ops.rules.oja import oja_rule
 from fastweights.ops.rules.sum import sum_rule
 from fastweights.ops.rules.titans import titans_rule
+from fastweights.ops.rules.ttt_linear import ttt_linear_rule
 
 RULES: dict[str, LearningRule] = {
     rule.name: rule
@@ -23,6 +24,7 @@ RULES: dict[str, LearningRule] = {
         delta_product_rule,
         longhorn_rule,
         titans_rule,
+        ttt_linear_rule,
     )
 }
 
@@ -35,4 +37,5 @@ __all__ = [
     "oja_rule",
     "sum_rule",
     "titans_rule",
+    "ttt_linear_rule",
 ]
