@@ -158,3 +158,27 @@ def test_spotlight_figure_draws_the_top_examples_and_class_sums() -> None:
     assert abs(sum(heights) - float(output[0, unit[0]])) < 1e-9  # W_0 x + every class = output
     with pytest.raises(ValueError, match="expected 2 test images"):
         dual_spotlight(memory, hidden, images[:1], images, train_labels, ids, unit)
+
+
+def test_any_linear_of_a_package_model_sequence_inputs_included(make_model) -> None:
+    model = make_model("delta").double()  # FWPModel: [B, T] tokens; the projection sees [B, T, D]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    x = torch.randint(0, 5, (3, 6), generator=torch.Generator().manual_seed(0))
+    names = ["blocks.0.mixer.project.qkv", "head"]
+    recorders = [record_dual(model, name, optimizer) for name in names]
+    for _ in range(3):
+        optimizer.zero_grad()
+        logits, _ = model(x)
+        nn.functional.cross_entropy(logits.flatten(0, 1), x.flatten()).backward()
+        optimizer.step()
+    modules = dict(model.named_modules())
+    for recorder, name in zip(recorders, names, strict=True):
+        recorder.remove()
+        memory, layer = recorder.memory(), modules[name]
+        assert memory.keys.shape[0] == 3 * 3 * 6  # steps x batch x tokens
+        trained = (
+            layer.weight
+            if layer.bias is None
+            else torch.cat([layer.weight, layer.bias[:, None]], 1)
+        )
+        torch.testing.assert_close(memory.weight(), trained.detach(), rtol=0, atol=1e-12)
