@@ -15,7 +15,9 @@ from fastweights.nn import MIXERS, CellLayer, FastWeightState, RuleLayer
 KINDS = {"softmax": "attention", "transformer": "attention", "lstm": "lstm", "sum": "rule",
          "delta": "rule", "delta_conv": "rule", "gated_delta": "rule", "oja": "rule",
          "dpfp": "rule", "deltanet": "rule", "gated_deltanet": "rule",
-         "linear_transformer": "rule"}  # fmt: skip
+         "linear_transformer": "rule", "delta_product": "rule", "deltaproduct": "rule",
+         "longhorn": "rule", "longhorn_block": "rule", "titans": "rule", "titans_memory": "rule",
+         "ttt_linear": "rule", "ttt_linear_layer": "rule"}  # fmt: skip
 
 
 def _hooks(model: torch.nn.Module) -> int:
