@@ -1,7 +1,8 @@
 """Run presets for ``fwp train``: a task, a model and a training config, as plain dicts.
 
 ``configs(preset, overrides)`` resolves one into its task, ``ModelConfig`` and ``TrainConfig``;
-the model's input and output sizes come from the task (``vocab_size``/``d_input``, ``n_out``).
+the model's input and output sizes come from the task (``vocab_size``/``d_input``, ``n_out``), and
+so do its feedback channels (a task's ``feedback_dims``) unless the model sets ``feedback``.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
     # task's feedback_dims, n_labels); the efficacy experiment `meta`'s reference arm
     "meta-srnet1993": {
         "task": ("meta_association", {"n_items": 4, "n_labels": 4, "length": 24}),
-        "model": {"mixer": "srnet1993", "d_model": 16, "n_layers": 1, "n_heads": 2, "feedback": 4},
+        "model": {"mixer": "srnet1993", "d_model": 16, "n_layers": 1, "n_heads": 2},
         "train": {**_TRAIN, "steps": 800, "lr": 1e-2, "warmup_steps": 80, "eval_every": 200},
     },
 }
@@ -143,5 +144,7 @@ def configs(preset: str, overrides: list[str]) -> tuple[Any, ModelConfig, TrainC
     )
     task = task_cls(**values["task"])
     io = {"vocab_size": task.vocab_size} if task.vocab_size else {"d_input": task.d_input}
+    if getattr(task, "feedback_dims", 0) and "feedback" not in values["model"]:
+        io["feedback"] = task.feedback_dims  # the task's feedback channels, unless set
     model = ModelConfig(**{**values["model"], **io, "n_out": task.n_out})
     return task, model, TrainConfig(**values["train"])

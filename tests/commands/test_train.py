@@ -70,3 +70,9 @@ def test_unknown_options_are_rejected_for_commands_without_overrides() -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["list", "rules", "--model.d_model=3"])
     assert exit_info.value.code == 2
+
+
+def test_the_feedback_channels_come_from_the_task_unless_set() -> None:
+    task, model, _ = configs("meta-srnet1993", ["task.n_labels=5"])
+    assert task.feedback_dims == model.feedback == 5
+    assert configs("meta-srnet1993", ["model.feedback=0"])[1].feedback == 0
