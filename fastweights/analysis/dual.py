@@ -196,7 +196,7 @@ class DualRecorder:
         self._calls = 0
         self._steps = 0
         self._handles = [
-            layer.register_forward_hook(self._on_forward),
+            layer.register_forward_hook(self._on_forward, with_kwargs=True),
             optimizer.register_step_pre_hook(self._on_step),
         ]
 
@@ -205,10 +205,11 @@ class DualRecorder:
         w = self.layer.weight
         return w if self.layer.bias is None else torch.cat([w, self.layer.bias[:, None]], 1)
 
-    def _on_forward(self, module: nn.Module, args: tuple, output: Tensor) -> None:
+    def _on_forward(self, module: nn.Module, args: tuple, kwargs: dict, output: Tensor) -> None:
         if not output.requires_grad:
             return  # no gradient will come back (no_grad, or a frozen path)
-        x = args[0].detach().clone().reshape(-1, module.in_features)  # [..., I] -> [n, I]
+        x = args[0] if args else kwargs["input"]  # nn.Linear.forward(input)
+        x = x.detach().clone().reshape(-1, module.in_features)  # [..., I] -> [n, I]
         call = self._calls
         self._calls += 1
 

@@ -114,6 +114,13 @@ def test_unsupported_optimizers_are_refused(make, message: str) -> None:
 def test_bad_names_and_unexplained_gradients_are_errors() -> None:
     model = _mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with record_dual(model, "2", optimizer) as recorder:  # a keyword call is seen too
+        optimizer.zero_grad()
+        x, y = _data(4)
+        model[2](input=torch.tanh(model[0](x))).sum().backward()
+        optimizer.step()
+    assert recorder.memory().keys.shape == (4, 8)
+    optimizer.zero_grad()
     with pytest.raises(ValueError, match=r"no module named 'fc'.*'0', '2'"):
         record_dual(model, "fc", optimizer)
     with pytest.raises(TypeError, match=r"not an nn\.Linear"):
