@@ -7,8 +7,8 @@
     y = W_o · RMSNorm_h(z)
 
 The residual of ``f(x) = x + LN(W x)`` is folded into the rule's target (``v − k``); the rule
-reads ``o_t = W_t q_t`` and the layer computes ``z = q + LN(o)``, so ``out``'s forward pre-hook
-sees ``z``, not the rule's ``o``.
+reads ``o_t = W_t q_t`` and the read-out ``out(o, q)`` computes ``z = q + LN(o)`` (its first
+argument is the rule's ``o``, as every rule layer's, so the analysis hooks see it).
 One inner step per token (mini-batch ``b = 1``): the paper's mini-batches (``b = 16``, in
 ``fastweights.ops.rules.ttt_minibatch``) tie the recurrence to where each mini-batch starts,
 which a layer called on any segment cannot keep. The keys are L2-normalised here (the paper's
@@ -45,6 +45,21 @@ class TTTProjection(nn.Module):
         return RuleInputs(q, k, v - k, eta, {})
 
 
+class TTTReadout(nn.Module):
+    """``o [B, T, H·V]`` and ``q [B, T, H, K]`` -> ``W_o · RMSNorm_h(q + LN(o))``."""
+
+    def __init__(self, d_model: int, n_heads: int, d_head: int, eps: float) -> None:
+        super().__init__()
+        self.n_heads, self.d_head = n_heads, d_head
+        self.norm = nn.RMSNorm(d_head, eps=eps)
+        self.o_proj = nn.Linear(d_model, d_model, bias=False)
+
+    def forward(self, o: Tensor, q: Tensor) -> Tensor:
+        B, T, _ = o.shape
+        z = q + layer_norm(o.view(B, T, self.n_heads, self.d_head))[0]  # f(q; W_t)
+        return self.o_proj(self.norm(z).flatten(2))
+
+
 class TTTLinear(RuleLayer):
     """TTT-Linear (arXiv:2407.04620) over the ``ttt_linear`` rule, one inner step per token."""
 
@@ -59,8 +74,7 @@ class TTTLinear(RuleLayer):
         super().__init__("ttt_linear", impl=impl, chunk_size=chunk_size, scale=1.0,
                          carries_conv=False)  # fmt: skip
         self.project = TTTProjection(d_model, n_heads, d_head, float(eta_base))
-        self.norm = nn.RMSNorm(d_head, eps=norm_eps)
-        self.out = nn.Linear(d_model, d_model, bias=False)
+        self.out = TTTReadout(d_model, n_heads, d_head, norm_eps)
 
     def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         fast, _ = self._unpack(state)
@@ -69,5 +83,4 @@ class TTTLinear(RuleLayer):
             inputs.q, inputs.k, inputs.v, inputs.beta, impl=self.impl, scale=self.scale,
             initial_state=fast, chunk_size=self.chunk_size,
         )  # fmt: skip
-        z = inputs.q + layer_norm(o)[0]  # f(q; W_t) = q + LN(W_t q)
-        return self.out(self.norm(z).flatten(2)), fast
+        return self.out(o.flatten(2), inputs.q), fast  # the read-out adds the residual q

@@ -26,5 +26,7 @@ def test_the_layer_is_the_residual_inner_model() -> None:
                                   scale=1.0)  # fmt: skip
     torch.testing.assert_close(state, fast, **TOL)
     torch.testing.assert_close(
-        y, layer.out(layer.norm(inputs.q + F.layer_norm(o, (8,), eps=1e-6)).flatten(2)), **TOL
+        y,
+        layer.out.o_proj(layer.out.norm(inputs.q + F.layer_norm(o, (8,), eps=1e-6)).flatten(2)),
+        **TOL,
     )
