@@ -11,9 +11,10 @@ control path through irregularly timed observations and ``k(t), v(t), β(t)`` ar
     delta:       dS/dt = β k (v − Sᵀk)ᵀ            (paper: dW/dt = β (v − W k) ⊗ k)
     oja:         dS/dt = β (k − S v) vᵀ            (paper: dW/dt = β v ⊗ (k − Wᵀ v))
 
-This is the ODE form with the path evaluated inside the field (``x(t)``, not ``dX/dt``); it is
-not the CDE form ``dS = F(S) dX(t)`` of neural CDEs. The control path is piecewise linear between
-the observations (``LinearPath``), held constant outside them.
+This is the ODE form with the path evaluated inside the field (``x(t)``); the CDE variants, in
+which values or keys come from ``dX/dt`` (as in neural CDEs, ``dS = F(S) dX(t)``), are not here
+(``docs/continuous-fwp.md``). The control path is piecewise linear between the observations
+(``LinearPath``), held constant outside them.
 
 **Discrete equivalence.** Euler with unit steps on observations at times ``0, 1, ..., T`` gives
 ``S(i + 1) = S(i) + f(S(i), x_i)``: the state at time ``T`` equals ``T`` steps of the discrete
