@@ -11,10 +11,12 @@ control path through irregularly timed observations and ``k(t), v(t), β(t)`` ar
     delta:       dS/dt = β k (v − Sᵀk)ᵀ            (paper: dW/dt = β (v − W k) ⊗ k)
     oja:         dS/dt = β (k − S v) vᵀ            (paper: dW/dt = β v ⊗ (k − Wᵀ v))
 
-This is the ODE form with the path evaluated inside the field (``x(t)``); the CDE variants, in
-which values or keys come from ``dX/dt`` (as in neural CDEs, ``dS = F(S) dX(t)``), are not here
-(``docs/continuous-fwp.md``). The control path is piecewise linear between the observations
-(``LinearPath``), held constant outside them.
+This is the ODE form with the path evaluated inside the field (``x(t)``); with
+``derivative=True`` the slow net also reads ``dX/dt``, which gives the CDE variants in which the
+values (or keys) come from the path's derivative (as in neural CDEs, ``dS = F(S) dX(t)``: for the
+sum rule with ``v = A dX/dt`` exactly ``dS = β k (A dX)ᵀ``; ``docs/continuous-fwp.md``). The
+control path is piecewise linear between the observations (``LinearPath``), held constant outside
+them.
 
 **Discrete equivalence.** Euler with unit steps on observations at times ``0, 1, ..., T`` gives
 ``S(i + 1) = S(i) + f(S(i), x_i)``: the state at time ``T`` equals ``T`` steps of the discrete
@@ -33,7 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-Projection = Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]  # x [B, C] -> k, v, beta
+Projection = Callable[..., tuple[Tensor, Tensor, Tensor]]  # x [B, C] (, dx/dt) -> k, v, beta
 
 
 def field_sum(S: Tensor, k: Tensor, v: Tensor, beta: Tensor) -> Tensor:
@@ -91,6 +93,23 @@ class LinearPath:
         x0, x1 = values.gather(1, index - 1), values.gather(1, index)  # [B, 1, C]
         return (x0 + w[..., None] * (x1 - x0)).squeeze(1)
 
+    def derivative(self, t: Tensor | float) -> Tensor:
+        """``dX/dt`` at ``t``: ``[B, C]``, the slope of the piece that starts at or before ``t``
+        (right-continuous: at an observation, the slope towards the next one), 0 outside the
+        observations. Euler from ``t_i`` to ``t_{i+1}`` then steps by ``x_{i+1} − x_i``."""
+        times, values = self.times, self.values
+        t = torch.as_tensor(t, dtype=times.dtype, device=times.device)
+        query = t.expand(times.shape[0], 1).contiguous()  # [B, 1]
+        if times.shape[1] == 1:
+            return torch.zeros_like(values[:, 0])
+        right = torch.searchsorted(times, query, right=True)  # [B, 1]: first time > t
+        inside = (right >= 1) & (right <= times.shape[1] - 1)  # [B, 1]
+        right = right.clamp(1, times.shape[1] - 1)
+        t0, t1 = times.gather(1, right - 1), times.gather(1, right)  # [B, 1]
+        index = right[..., None].expand(-1, -1, values.shape[2])  # [B, 1, C]
+        slope = (values.gather(1, index) - values.gather(1, index - 1)) / (t1 - t0)[..., None]
+        return (slope * inside[..., None].to(values.dtype)).squeeze(1)
+
 
 def _odeint(adjoint: bool) -> Any:
     try:
@@ -105,7 +124,7 @@ def _odeint(adjoint: bool) -> Any:
 def solve(
     rule: str,
     project: Projection,
-    path: Callable[[Tensor], Tensor],
+    path: LinearPath,
     initial_state: Tensor,
     times: Tensor,
     *,
@@ -115,13 +134,16 @@ def solve(
     atol: float = 1e-4,
     adjoint: bool = False,
     adjoint_params: Sequence[Tensor] | None = None,
+    derivative: bool = False,
 ) -> Tensor:
     """``S(t)`` at every ``times [N]`` (increasing; ``times[0]`` is where ``initial_state
     [B,H,K,V]`` holds) for ``dS/dt = FIELDS[rule](S, *project(path(t)))``: ``[N, B, H, K, V]``.
 
     ``euler``/``rk4`` take ``step_size`` (None: one step per interval of ``times``); ``dopri5``
     takes ``rtol``/``atol``. ``adjoint=True`` needs ``adjoint_params``, the parameters the field
-    depends on (e.g. ``project``'s), since ``project`` need not be a module."""
+    depends on (e.g. ``project``'s), since ``project`` need not be a module. ``derivative=True``
+    calls ``project(x(t), dX/dt(t))`` (``path.derivative``): the slow net also reads how fast the
+    input changes, e.g. values from ``dX/dt`` as in the CDE variants."""
     if rule not in FIELDS:
         raise ValueError(f"unknown rule {rule!r}; expected one of {sorted(FIELDS)}")
     if method not in METHODS:
@@ -133,7 +155,10 @@ def solve(
     field = FIELDS[rule]
 
     def vector_field(t: Tensor, S: Tensor) -> Tensor:
-        k, v, beta = project(path(t))
+        if derivative:
+            k, v, beta = project(path(t), path.derivative(t))
+        else:
+            k, v, beta = project(path(t))
         return field(S, k, v, beta)
 
     options: dict[str, Any] = {}

@@ -105,3 +105,36 @@ def test_bad_arguments_are_errors() -> None:
         solve("delta", project, path, S0, ends, method="rk45")
     with pytest.raises(ValueError, match="adjoint_params"):
         solve("delta", project, path, S0, ends, adjoint=True)
+
+
+@pytest.mark.parametrize("rule", ["sum", "delta"])
+def test_euler_unit_steps_with_values_from_dx_equal_the_discrete_rule_on_increments(rule) -> None:
+    linear, _ = _slow_net()
+    torch.manual_seed(3)
+    values_from_dx = torch.nn.Linear(C, H * V).double()  # the CDE variant: v = A dX/dt
+
+    def project(x, dx):
+        k, _, beta = linear(x).split([H * K, H * V, H], dim=-1)
+        k = torch.nn.functional.normalize(k.unflatten(-1, (H, K)), dim=-1)
+        return k, values_from_dx(dx).unflatten(-1, (H, V)), torch.sigmoid(beta)
+
+    x = _observations(6)
+    times = torch.arange(6, dtype=torch.float64)
+    path = LinearPath(times.expand(B, -1), x)
+    S0 = torch.zeros(B, H, K, V, dtype=torch.float64)
+    S = solve(rule, project, path, S0, times, method="euler", step_size=1.0, derivative=True)[-1]
+    k, v, beta = project(x[:, :-1], x[:, 1:] - x[:, :-1])  # step i writes v from x_{i+1} - x_i
+    discrete = RULES[rule](k, k, v, beta, impl="recurrent", initial_state=S0)
+    torch.testing.assert_close(S, discrete.state, rtol=0, atol=1e-12)
+
+
+def test_linear_path_derivative_is_the_slope_of_the_next_piece() -> None:
+    times = torch.tensor([[0.0, 1.0, 3.0]])
+    values = torch.tensor([[[0.0], [2.0], [6.0]]])
+    path = LinearPath(times, values)
+    for t, slope in [(0.0, 2.0), (0.5, 2.0), (1.0, 2.0), (2.0, 2.0), (-1.0, 0.0), (3.0, 0.0)]:
+        torch.testing.assert_close(path.derivative(t), torch.tensor([[slope]]))
+    path = LinearPath(times, torch.tensor([[[0.0], [2.0], [3.0]]]))
+    torch.testing.assert_close(
+        path.derivative(1.0), torch.tensor([[0.5]])
+    )  # at a knot: the next piece
