@@ -20,6 +20,11 @@ time is also an input of the slow net, as in neural CDEs); times must increase a
 about as much as one discrete step, so a ``time_scale`` near the number of observations per unit
 time gives the fast weights the discrete rule's write strength (with ``time_scale=1`` on series
 spanning ``[0, 1]`` they barely change).
+
+``values_from="derivative"`` is the CDE variant: the values come from the path's derivative,
+``v = A dX/ds`` (a separate linear map ``A``), so a write follows how fast the input changes;
+keys, rates and the query still read ``x(s)``. Its discrete form uses the increments towards the
+next observation per unit of ``s`` (0 after the last).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class ContinuousFWPClassifier(nn.Module):
         atol: float = 1e-4,
         time_channel: int = 0,
         time_scale: float = 1.0,
+        values_from: str = "path",
     ) -> None:
         super().__init__()
         if rule not in FIELDS:
@@ -63,13 +69,27 @@ class ContinuousFWPClassifier(nn.Module):
         if not time_scale > 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale!r}")
         self.time_channel, self.time_scale = time_channel, time_scale
+        if values_from not in ("path", "derivative"):
+            raise ValueError(f"values_from must be 'path' or 'derivative', got {values_from!r}")
+        self.values_from = values_from
         self.project = nn.Linear(d_input, n_heads * (3 * d_head + 1))  # the slow net: q, k, v, β
+        # the CDE variant: values from the path's derivative, v = A dX/ds
+        self.project_dx = (
+            nn.Linear(d_input, n_heads * d_head) if values_from == "derivative" else None
+        )
         self.head = nn.Linear(n_heads * d_head, n_out)
 
-    def rule_inputs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """``x [..., C]`` -> ``q, k [..., H, D]`` (unit norm), ``v [..., H, D]``, ``β [..., H]``."""
+    def rule_inputs(
+        self, x: Tensor, dx: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``x [..., C]`` (and, with ``values_from="derivative"``, ``dx`` its derivative or
+        increments) -> ``q, k [..., H, D]`` (unit norm), ``v [..., H, D]``, ``β [..., H]``."""
         H, D = self.n_heads, self.d_head
         q, k, v, beta = self.project(x).split([H * D, H * D, H * D, H], dim=-1)
+        if self.project_dx is not None:
+            if dx is None:
+                raise ValueError("values_from='derivative' needs the path's derivative dx")
+            v = self.project_dx(dx)
         q = F.normalize(q.unflatten(-1, (H, D)), dim=-1)  # [..., H*D] -> [..., H, D]
         k = F.normalize(k.unflatten(-1, (H, D)), dim=-1)
         return q, k, v.unflatten(-1, (H, D)), torch.sigmoid(beta)
@@ -80,16 +100,25 @@ class ContinuousFWPClassifier(nn.Module):
         B = x.shape[0]
         zeros = x.new_zeros(B, self.n_heads, self.d_head, self.d_head)
         if self.method == "discrete":
-            q, k, v, beta = self.rule_inputs(x)
+            dx = None
+            if self.project_dx is not None:
+                times = x[..., self.time_channel : self.time_channel + 1] * self.time_scale
+                # increments per unit of solver time towards the next observation, 0 after the last
+                dx = (x[:, 1:] - x[:, :-1]) / (times[:, 1:] - times[:, :-1])  # [B, T-1, C]
+                dx = torch.cat([dx, torch.zeros_like(x[:, :1])], 1)  # [B, T, C]
+            q, k, v, beta = self.rule_inputs(x, dx)
             out = RULES[self.rule](q, k, v, beta, impl="recurrent", scale=1.0, initial_state=zeros)
             o, state = out.o[:, -1], out.state  # [B, H, D]: the read at the last observation
         else:
             times = x[..., self.time_channel] * self.time_scale  # [B, T], in solver units
             path = LinearPath(times, x)
             span = torch.stack([times[:, 0].min(), times[:, -1].max()])  # [2]
+            params = [*self.project.parameters()]
+            if self.project_dx is not None:
+                params += self.project_dx.parameters()
             state = solve(
                 self.rule,
-                lambda x_t: self.rule_inputs(x_t)[1:],
+                lambda x_t, dx_t=None: self.rule_inputs(x_t, dx_t)[1:],
                 path,
                 zeros,
                 span,
@@ -98,8 +127,9 @@ class ContinuousFWPClassifier(nn.Module):
                 rtol=self.solver["rtol"],
                 atol=self.solver["atol"],
                 adjoint=self.solver["adjoint"],
-                adjoint_params=tuple(self.project.parameters()),
+                adjoint_params=tuple(params),
+                derivative=self.project_dx is not None,
             )[-1]  # [B, H, D, D]
-            q = self.rule_inputs(path(span[-1]))[0]  # [B, H, D]
+            q = self.rule_inputs(path(span[-1]), path.derivative(span[-1]))[0]  # [B, H, D]
             o = (q.unsqueeze(-2) @ state).squeeze(-2)  # [B, H, D]
         return self.head(o.flatten(1)), state

@@ -71,3 +71,29 @@ def test_bad_options_are_errors() -> None:
         ContinuousFWPClassifier(3, 2, time_channel=3)
     with pytest.raises(ValueError, match="increase strictly"):
         _model()(torch.zeros(1, 3, 3, dtype=torch.float64))
+
+
+def test_values_from_the_derivative_euler_unit_steps_equal_the_discrete_form() -> None:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 6, 3, generator=generator, dtype=torch.float64)
+    x[..., 0] = torch.arange(6, dtype=torch.float64) * 0.5  # times 0, 0.5, ..., 2.5
+    options = {"values_from": "derivative", "time_scale": 2.0}  # unit solver steps
+    model = _model(method="euler", step_size=1.0, **options)
+    logits, state = model(x)
+    discrete = _model(method="discrete", **options)
+    assert discrete.project_dx is not None
+    discrete.load_state_dict(model.state_dict())
+    # the discrete form writes 6 times, the last with zero increment: v = A·0 = the bias of A
+    q, k, v, beta = discrete.rule_inputs(x, torch.cat([x[:, 1:] - x[:, :-1], 0 * x[:, :1]], 1))
+    S0 = torch.zeros(3, 2, 4, 4, dtype=torch.float64)
+    five = RULES["delta"](q[:, :5], k[:, :5], v[:, :5], beta[:, :5], impl="recurrent",
+                          scale=1.0, initial_state=S0)  # fmt: skip
+    torch.testing.assert_close(state, five.state, rtol=0, atol=1e-12)
+    read = (q[:, 5].unsqueeze(-2) @ five.state).squeeze(-2)  # [B, H, D]
+    torch.testing.assert_close(logits, model.head(read.flatten(1)), rtol=0, atol=1e-12)
+    full_logits, full_state = discrete(x)
+    six = RULES["delta"](q, k, v, beta, impl="recurrent", scale=1.0, initial_state=S0)
+    torch.testing.assert_close(full_state, six.state, rtol=0, atol=1e-12)
+    torch.testing.assert_close(full_logits, discrete.head(six.o[:, -1].flatten(1)))
+    with pytest.raises(ValueError, match="values_from"):
+        ContinuousFWPClassifier(3, 2, values_from="dx")
