@@ -7,7 +7,8 @@ Each model is trained with Adam (lr 3e-3, batch 64) on fresh batches of
 generator, the same for every model). The continuous-time model solves ``dS/dt = β k (v − Sᵀk)ᵀ``
 with rk4 (step 0.5 in units of ``time_scale=16``: the observation spacing is about one unit); the
 discrete model is the same slow net through ``RULES["delta"]``, one step per observation; the GRU
-reads the same ``(t, x, y)`` observations. Prints one line per model and seed, then a table.
+reads the same ``(t, x, y)`` observations; ``--arms "continuous delta dx"`` adds the CDE variant
+(values from ``dX/ds``). Prints one line per model and seed, then a table.
 Needs the ``ode`` extra (torchdiffeq).
 """
 
@@ -36,13 +37,18 @@ class GRUClassifier(nn.Module):
         return self.head(out[:, -1]), state
 
 
+ARMS = ("continuous delta", "discrete delta", "gru", "continuous delta dx")
+
+
 def build(name: str) -> nn.Module:
     if name == "gru":
         return GRUClassifier(3, 2, hidden=16)
-    method = "rk4" if name == "continuous delta" else "discrete"
+    method = "discrete" if name == "discrete delta" else "rk4"
+    values_from = "derivative" if name.endswith(" dx") else "path"  # dx: v = A dX/ds (CDE)
     return ContinuousFWPClassifier(
-        3, 2, n_heads=2, d_head=16, method=method, step_size=0.5, time_scale=16.0
-    )
+        3, 2, n_heads=2, d_head=16, method=method, step_size=0.5, time_scale=16.0,
+        values_from=values_from,
+    )  # fmt: skip
 
 
 def run(name: str, seed: int, steps: int, task: IrregularSpirals, test: tuple) -> dict:
@@ -68,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS[:3]))
     args = parser.parse_args()
     torch.set_num_threads(1)
     task = IrregularSpirals(length=16, noise=0.2)
@@ -76,7 +83,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread")
     print(f"winding oracle on the noisy test points: {oracle:.4f}")
     results: dict[str, list[dict]] = {}
-    for name in ("continuous delta", "discrete delta", "gru"):
+    for name in args.arms:
         for seed in args.seeds:
             result = run(name, seed, args.steps, task, test)
             results.setdefault(name, []).append(result)
