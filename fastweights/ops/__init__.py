@@ -10,7 +10,17 @@ from fastweights.ops.cell import Cell
 from fastweights.ops.cells import CELLS
 from fastweights.ops.feature_maps import FEATURE_MAPS, apply_feature_map, feature_dim
 from fastweights.ops.rule import LearningRule, Output, RuleSpec
-from fastweights.ops.rules import RULES, delta_rule, gated_delta_rule, oja_rule, sum_rule
+from fastweights.ops.rules import (
+    RULES,
+    delta_product_rule,
+    delta_rule,
+    gated_delta_rule,
+    longhorn_rule,
+    oja_rule,
+    sum_rule,
+    titans_rule,
+    ttt_linear_rule,
+)
 
 __all__ = [
     "CELLS",
@@ -21,9 +31,13 @@ __all__ = [
     "Output",
     "RuleSpec",
     "apply_feature_map",
+    "delta_product_rule",
     "delta_rule",
     "feature_dim",
     "gated_delta_rule",
+    "longhorn_rule",
     "oja_rule",
     "sum_rule",
+    "titans_rule",
+    "ttt_linear_rule",
 ]
