@@ -23,6 +23,7 @@ from fastweights.tasks.listops import ListOps
 from fastweights.tasks.meta_learning import MetaAssociation, MetaRegression
 from fastweights.tasks.mqar import MQAR
 from fastweights.tasks.retrieval import AssociativeRetrieval
+from fastweights.tasks.state_tracking import StateTracking
 from fastweights.tasks.token_lm import TokenLM
 
 TASKS: dict[str, Callable[..., Task]] = {
@@ -39,6 +40,7 @@ TASKS: dict[str, Callable[..., Task]] = {
     "meta_regression": MetaRegression,
     "meta_association": MetaAssociation,
     "irregular_spirals": IrregularSpirals,
+    "state_tracking": StateTracking,
 }
 
 __all__ = [

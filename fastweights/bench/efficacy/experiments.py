@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastweights.bench.efficacy.spec import TEST_SPLIT, Arm, Claim, Criterion, Experiment, Setting
+from fastweights.bench.efficacy.state_tracking import state_tracking
 
 SCHLAG = "Schlag, Irie, Schmidhuber 2021, arXiv:2102.11174"
 
@@ -399,6 +400,7 @@ def _smoke() -> tuple[Experiment, ...]:
         ),
         charlm(8, d_model=8, n_layers=1, budget=b),
         meta(2, 6, d_model=8, budget=b),
+        state_tracking(4, d_model=12, n_heads=1, budget=b),
     )
 
 
@@ -418,6 +420,7 @@ def _quick() -> tuple[Experiment, ...]:
         ),
         charlm(32, d_model=32, n_layers=2, budget=_budget(250, 32, lrs, 3, 4, 64)),
         meta(4, 24, d_model=16, budget=_budget(800, 32, lrs, 3, 4, 64)),
+        state_tracking(16, d_model=32, budget=_budget(1000, 32, lrs, 3, 4, 64)),
     )
 
 
@@ -437,6 +440,7 @@ def _full() -> tuple[Experiment, ...]:
         ),
         charlm(64, d_model=64, n_layers=2, budget=_budget(2000, 32, lrs, 5, 8, 64)),
         meta(6, 48, d_model=32, budget=_budget(2000, 32, lrs, 5, 8, 64)),
+        state_tracking(32, d_model=64, budget=_budget(2000, 32, lrs, 5, 8, 64)),
     )
 
 
