@@ -1,11 +1,13 @@
 """The efficacy suites as data: ``SUITES[name]`` is a tuple of ``spec.Experiment``.
 
-Seven experiments, each after a paper's finding (../docs/results.md states them and what we saw):
+Eight experiments, each after a paper's finding (../docs/results.md states them and what we saw):
 ``capacity`` and ``editing`` (Schlag et al. 2021, arXiv:2102.11174), ``mqar`` (Arora et al.
 2023, arXiv:2312.04927; Yang et al. 2024, arXiv:2406.06484), ``formal`` (Irie et al. 2023,
-arXiv:2310.16076), ``fewshot`` (Irie et al. 2022, arXiv:2202.05780) and ``charlm`` (Irie et al.
-2021, arXiv:2106.06295) and ``meta`` (Schmidhuber 1993's self-referential net learning to learn
-from feedback). One builder per experiment takes the sizes that differ between suites:
+arXiv:2310.16076), ``fewshot`` (Irie et al. 2022, arXiv:2202.05780), ``charlm`` (Irie et al.
+2021, arXiv:2106.06295), ``meta`` (Schmidhuber 1993's self-referential net learning to learn
+from feedback) and ``state_tracking`` (Grazzi et al. 2025, arXiv:2411.12537; Siems et al. 2025,
+arXiv:2502.10297; its builder in ``state_tracking.py``). One builder per experiment takes the
+sizes that differ between suites:
 
 - ``smoke``: 1 seed, 1 lr, a few steps, tiny models — only proves that the code runs (CI);
 - ``quick``: 3 seeds, 2 learning rates, 250–600 steps, d_model 16–32: about half an hour on
