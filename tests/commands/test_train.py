@@ -33,6 +33,8 @@ def test_overrides_are_typed_and_checked() -> None:
 
 @pytest.mark.parametrize("preset", list(RUN_PRESETS))
 def test_every_preset_builds_a_task_and_a_matching_model(preset) -> None:
+    if RUN_PRESETS[preset]["task"][0] == "token_lm":
+        pytest.importorskip("tokenizers", reason="the tokenizers package (the lm extra)")
     task, model, train = configs(preset, [])
     assert isinstance(model, ModelConfig) and isinstance(train, TrainConfig)
     assert model.n_out == task.n_out
