@@ -1,6 +1,7 @@
 """The lean form of the 1993 net (separable addresses, rank-one writes) equals its scan.
 
-float64, outputs, final state and every gradient (inputs, initial state, addresses and τ), at
+float64, outputs, final state and every gradient (inputs, initial state, addresses and τ), with
+and without writes (the ablation ``writes=False``), at
 awkward lengths and for layouts whose ``R·N`` is and is not a multiple of ``2^L`` (the flat
 weights then end in a zero tail); the separation of the binary codes it relies on; the error for
 addresses that do not separate.
@@ -20,6 +21,7 @@ LAYOUTS = {
     "default": srnet1993.LAYOUT,  # R·N = 25·30 = 750, 2^L = 32: a tail of 18
     "tiny": srnet1993.Layout(n_obs=1, n_eval=1, n_hidden=1, n_out=1),
     "layer-d4": srnet1993.layer_layout(4),  # the layer's layout at d = 4: R·N = 31·38
+    "layer-d4-eval3": srnet1993.layer_layout(4, n_eval=3),  # three eval units (feedback)
 }
 
 
@@ -30,14 +32,17 @@ def _grad(t: Tensor) -> Tensor:
 def _run(cell, x, state, params, impl: str) -> list[Tensor]:
     y, final = cell(x, state, params, impl=impl)
     loss = (y * y.cos()).sum() + sum((leaf * leaf.sin()).sum() for leaf in final)
-    grads = torch.autograd.grad(loss, [*x, *state, *params])
-    return [y, *final, *grads]
+    grads = torch.autograd.grad(loss, [*x, *state, *params], allow_unused=True)
+    return [y, *final, *(torch.zeros(()) if g is None else g for g in grads)]
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize(("length", "micro_steps"), [(1, 1), (2, 3), (7, 2)])
-def test_lean_equals_the_scan_with_all_gradients(layout: str, length: int, micro_steps: int):
-    cell = srnet1993.make_cell(LAYOUTS[layout], micro_steps)
+@pytest.mark.parametrize("writes", [True, False], ids=["writes", "no-writes"])
+def test_lean_equals_the_scan_with_all_gradients(
+    layout: str, length: int, micro_steps: int, writes: bool
+) -> None:
+    cell = srnet1993.make_cell(LAYOUTS[layout], micro_steps, writes=writes)
     x, state, params = cell.example(2, length, torch.Generator().manual_seed(length))
     x = srnet1993.Inputs(*map(_grad, x))
     state = srnet1993.State(*map(_grad, state))
