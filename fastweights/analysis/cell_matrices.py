@@ -78,6 +78,17 @@ def srnet_layout(state: dict[str, Tensor], n_obs: int, n_eval: int, n_out: int) 
                      f"has W of shape [{R}, {N}]")  # fmt: skip
 
 
+def srnet_replay_step(
+    layer: Any, tau: float, writes: bool
+) -> tuple[srnet1993.Layout, srnet1993.Params, Callable[..., Any]]:
+    """The layout of a recorded ``srnet1993`` layer (a ``LayerRecording``), its float64
+    parameters and its step of one micro-step, to replay what the layer ran."""
+    st, x = layer.state, layer.inputs
+    layout = srnet_layout({"W": torch.from_numpy(st["W"])}, x["obs"].shape[-1],
+                          x["eval"].shape[-1], layer.output.shape[-1])  # fmt: skip
+    return layout, layout.params(tau, dtype=torch.float64), srnet1993.make_step(layout, 1, writes)
+
+
 def srnet_units(layout: srnet1993.Layout) -> tuple[list[list[Any]], list[list[Any]]]:
     """The unit groups of the rows (computed units) and the columns (all units) of ``W``."""
     computed = [

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from fastweights.analysis.cell_matrices import srnet_layout
+from fastweights.analysis.cell_matrices import srnet_replay_step
 from fastweights.analysis.measures import as_array, consecutive
 from fastweights.analysis.recording import LayerRecording
 from fastweights.ops.cells import srnet1993
@@ -138,10 +138,7 @@ def srnet_introspection(
     first recorded token. ``writes=False``: a layer built without writes (the ablation)."""
     _check_layer(layer, "srnet1993")
     st, x = layer.state, layer.inputs
-    layout = srnet_layout({"W": torch.from_numpy(st["W"])}, x["obs"].shape[-1],
-                          x["eval"].shape[-1], layer.output.shape[-1])  # fmt: skip
-    params = layout.params(tau, dtype=torch.float64)
-    step = srnet1993.make_step(layout, 1, writes)
+    layout, params, step = srnet_replay_step(layer, tau, writes)
     f64 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
     if initial is None:
         state, first = srnet1993.State(f64(st["W"][0]), f64(st["h"][0]), f64(st["val"][0])), 1

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from fastweights.analysis.cell_matrices import srnet_layout, srnet_units
+from fastweights.analysis.cell_matrices import srnet_replay_step, srnet_units
 from fastweights.analysis.measures import consecutive
 from fastweights.analysis.recording import LayerRecording, Recording
 from fastweights.ops.cells import srnet1993
@@ -65,10 +65,7 @@ def srnet_microsteps(
     if len(layer.steps) < 2:
         raise ValueError(f"layer {layer.layer}: micro-steps need at least 2 recorded steps")
     st, x = layer.state, layer.inputs
-    layout = srnet_layout({"W": torch.from_numpy(st["W"])}, x["obs"].shape[-1],
-                          x["eval"].shape[-1], layer.output.shape[-1])  # fmt: skip
-    params = layout.params(tau, dtype=torch.float64)
-    step = srnet1993.make_step(layout, 1, writes)
+    layout, params, step = srnet_replay_step(layer, tau, writes)
     f64 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
     state = srnet1993.State(*(f64(st[name][0, head : head + 1]) for name in ("W", "h", "val")))
     ana = slice(layout.ana.start - layout.n_in, layout.ana.stop - layout.n_in)
